@@ -1,0 +1,59 @@
+"""Sphinx configuration for the vmxkb site (the repository root is the source dir;
+the pages live under docs/). Build with ``make html``; the gate runs in every build."""
+
+project = "vmxkb"
+author = "vmxkb developers"
+copyright = "2026, vmxkb developers"
+root_doc = "index"  # docs/index.md: the Makefile builds with -c . docs
+extensions = ["myst_parser", "sphinx_needs", "vmxkb.sphinxext"]
+source_suffix = {".md": "markdown"}
+# Only docs/ is content; everything else at the root is code, data or build output.
+exclude_patterns = ["_build", "**/.ipynb_checkpoints"]
+myst_enable_extensions = ["colon_fence", "deflist"]
+myst_heading_anchors = 3
+html_theme = "furo"
+html_title = "vmxkb: Intel SDM VMX rules, executable"
+pygments_style = "default"
+nitpicky = False
+suppress_warnings: list[str] = []  # nothing is hidden: the gate and -W see everything
+
+# --- sphinx-needs 9.x data model (current option names only) ---------------------------
+needs_id_required = True
+needs_id_regex = r"^(SEC|ENTRY|POST|BM|SCN|KVM|DEV|PATCH)_[A-Z0-9]+(_[A-Z0-9]+)*$"
+needs_build_json = True
+needs_reproducible_json = True
+needs_table_style = "table"
+needs_types = [
+    {"directive": "section", "title": "SDM section", "prefix": "SEC_", "color": "#DDDDDD"},
+    {"directive": "clause", "title": "SDM clause (executable rule)", "prefix": "ENTRY_", "color": "#BFD8D2"},
+    {"directive": "scenario", "title": "Scenario", "prefix": "SCN_", "color": "#FEDCD2"},
+    {"directive": "behaviour", "title": "KVM behaviour", "prefix": "KVM_", "color": "#DF744A"},
+    {"directive": "deviation", "title": "Deviation", "prefix": "DEV_", "color": "#DCB239"},
+    {"directive": "patch", "title": "Patch / commit", "prefix": "PATCH_", "color": "#9DC3E6"},
+]
+_str = {"schema": {"type": "string"}, "nullable": True}
+_strs = {"schema": {"type": "array", "items": {"type": "string"}}, "nullable": True}
+needs_fields = {
+    "editions": {**_strs, "description": "a section's number per edition group: EDITION:NUMBER:MARK"},
+    "sdm_volume": {**_str, "description": "SDM volume (3A, 3B, 3C)"},
+    "sdm_sections": {
+        **_strs,
+        "description": "the clause's section number per edition group, copied from its section",
+        "derive_by_type": {"clause": {"kind": "copy", "field": "editions", "over": "sdm"}},
+    },
+    "failure": {**_str, "description": "what breaking the clause does: vmfail-control, entry-fail-guest, effect, bare-metal"},
+    "confidence": {**_str, "description": "how sure we are of the clause: high, medium, low"},
+    "expect": {"schema": {"type": "string", "enum": ["passes", "fails"]}, "nullable": True, "description": "a scenario's stated outcome"},
+    "kind": {"schema": {"type": "string", "enum": ["entry-failure", "guest-visible"]}, "nullable": True, "description": "a deviation's kind"},
+    "commit": {**_str, "description": "commit hash of a patch"},
+    "url": {**_str, "description": "where a patch or thread can be read"},
+}
+needs_links = {
+    "sdm": {"incoming": "cited by", "outgoing": "SDM section", "target_types": ["section"]},
+    "exercises": {"incoming": "scenarios", "outgoing": "exercises", "target_types": ["clause"]},
+    "source": {"incoming": "modelled in", "outgoing": "read from", "target_types": ["patch"]},
+    "touches": {"incoming": "KVM behaviours", "outgoing": "touches", "target_types": ["clause"]},
+    "affects": {"incoming": "deviations", "outgoing": "affects", "target_types": ["behaviour"]},
+    "breaks": {"incoming": "broken by deviations", "outgoing": "breaks", "target_types": ["clause"]},
+    "fixed_by": {"incoming": "fixes", "outgoing": "fixed by", "target_types": ["patch"]},
+}

@@ -1,0 +1,151 @@
+"""Named bit positions and encodings used by the rules.
+
+Every constant is a fact from the SDM (Vol. 3) or the kernel's ``asm/vmx.h``; rule bodies
+use these names and never raw masks.
+"""
+
+from __future__ import annotations
+
+
+def bit(n: int) -> int:
+    """The mask of bit ``n``."""
+    return 1 << n
+
+
+def bits(hi: int, lo: int) -> int:
+    """The mask of bits ``hi:lo`` inclusive (SDM notation)."""
+    return ((1 << (hi - lo + 1)) - 1) << lo
+
+
+# --- RFLAGS (Vol. 1 / Vol. 3A) ---------------------------------------------------------
+RFLAGS_FIXED1 = bit(1)  #: bit 1 reads as 1
+RFLAGS_TF = bit(8)  #: trap flag (single-step)
+RFLAGS_IF = bit(9)  #: interrupt-enable flag
+RFLAGS_RF = bit(16)  #: resume flag
+RFLAGS_VM = bit(17)  #: virtual-8086 mode
+
+# --- Guest interruptibility state (VMCS "Guest Non-Register State") -------------------
+GUEST_INTR_STATE_STI = bit(0)  #: blocking by STI
+GUEST_INTR_STATE_MOV_SS = bit(1)  #: blocking by MOV SS / POP SS
+GUEST_INTR_STATE_SMI = bit(2)  #: blocking by SMI
+GUEST_INTR_STATE_NMI = bit(3)  #: blocking by NMI (virtual-NMI blocking with "virtual NMIs")
+GUEST_INTR_STATE_ENCLAVE_INTR = bit(4)  #: enclave interruption (SGX editions onward)
+GUEST_INTR_STATE_SHADOW = GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS
+GUEST_INTR_STATE_DEFINED = (
+    GUEST_INTR_STATE_STI
+    | GUEST_INTR_STATE_MOV_SS
+    | GUEST_INTR_STATE_SMI
+    | GUEST_INTR_STATE_NMI
+    | GUEST_INTR_STATE_ENCLAVE_INTR
+)
+GUEST_INTR_STATE_RESERVED = bits(31, 0) & ~GUEST_INTR_STATE_DEFINED
+
+# --- Guest activity state ------------------------------------------------------------
+GUEST_ACTIVITY_ACTIVE = 0
+GUEST_ACTIVITY_HLT = 1
+GUEST_ACTIVITY_SHUTDOWN = 2
+GUEST_ACTIVITY_WAIT_SIPI = 3
+ACTIVITY_NAMES = {0: "active", 1: "HLT", 2: "shutdown", 3: "wait-for-SIPI"}
+
+# --- Pending debug exceptions (same layout as DR6 where defined) ------------------------
+PENDING_DBG_B0_B3 = bits(3, 0)  #: breakpoint conditions matched
+PENDING_DBG_ENABLED_BP = bit(12)  #: an enabled data or I/O breakpoint matched
+PENDING_DBG_BS = bit(14)  #: single-step trap pending
+PENDING_DBG_RTM = bit(16)  #: #DB or #BP inside an RTM region
+PENDING_DBG_DEFINED = PENDING_DBG_B0_B3 | PENDING_DBG_ENABLED_BP | PENDING_DBG_BS | PENDING_DBG_RTM
+PENDING_DBG_RESERVED = bits(63, 0) & ~PENDING_DBG_DEFINED
+PENDING_DBG_VALID_CAUSES = PENDING_DBG_BS | PENDING_DBG_ENABLED_BP  #: what makes them "valid"
+
+DR6_BS = bit(14)  #: DR6 single-step bit
+
+# --- IA32_DEBUGCTL and DR7 ---------------------------------------------------------------
+DEBUGCTLMSR_BTF = bit(1)  #: single-step on branches
+DEBUGCTLMSR_RTM = bit(15)  #: advanced debugging of RTM regions
+DR7_RTM = bit(11)  #: RTM debugging enable
+
+# --- VM-entry interruption-information field ----------------------------------------------
+INTR_INFO_VECTOR_MASK = bits(7, 0)
+INTR_INFO_TYPE_SHIFT = 8
+INTR_INFO_TYPE_MASK = bits(10, 8)
+INTR_INFO_DELIVER_CODE_MASK = bit(11)
+INTR_INFO_RESERVED = bits(30, 12)
+INTR_INFO_VALID_MASK = bit(31)
+
+INTR_TYPE_EXT_INTR = 0
+INTR_TYPE_RESERVED = 1
+INTR_TYPE_NMI_INTR = 2
+INTR_TYPE_HARD_EXCEPTION = 3
+INTR_TYPE_SOFT_INTR = 4
+INTR_TYPE_PRIV_SW_EXCEPTION = 5  #: INT1 / ICEBP
+INTR_TYPE_SOFT_EXCEPTION = 6  #: INT3, INTO
+INTR_TYPE_OTHER_EVENT = 7  #: vector 0: pending MTF VM exit
+INTR_TYPE_NAMES = {
+    0: "external interrupt",
+    1: "reserved",
+    2: "NMI",
+    3: "hardware exception",
+    4: "software interrupt",
+    5: "privileged software exception",
+    6: "software exception",
+    7: "other event",
+}
+#: Types whose delivery is "vectoring" (everything but type 7).
+VECTORING_TYPES = frozenset({0, 2, 3, 4, 5, 6})
+#: Types that carry an instruction length.
+INSTRUCTION_LENGTH_TYPES = frozenset({4, 5, 6})
+
+DB_VECTOR = 1
+NMI_VECTOR = 2
+BP_VECTOR = 3
+OF_VECTOR = 4
+MC_VECTOR = 18
+MTF_PENDING_VECTOR = 0
+#: Exceptions that push an error code in protected mode.
+ERROR_CODE_VECTORS = frozenset({8, 10, 11, 12, 13, 14, 17})
+MAX_EXCEPTION_VECTOR = 31
+ERROR_CODE_WIDTH_MASK = bits(31, 16)  #: must be clear when an error code is delivered
+MAX_INSTRUCTION_LENGTH = 15
+
+# --- Segment access rights, CR0, controls ---------------------------------------------------
+AR_DPL_SHIFT = 5
+AR_DPL_MASK = bits(6, 5)
+X86_CR0_PE = bit(0)
+SECONDARY_EXEC_UNRESTRICTED_GUEST = bit(7)
+PIN_BASED_VIRTUAL_NMIS = bit(5)
+VM_ENTRY_SMM = bit(10)  #: "entry to SMM"
+
+# --- VM-exit reasons and VM-instruction errors (kernel asm/vmx.h) ------------------------
+VMX_EXIT_REASONS_FAILED_VMENTRY = bit(31)
+EXIT_REASON_INVALID_STATE = 33
+EXIT_REASON_MSR_LOAD_FAIL = 34
+VMXERR_ENTRY_INVALID_CONTROL_FIELD = 7
+ENTRY_FAIL_DEFAULT = 0
+ENTRY_FAIL_NMI_WITH_STI = 3  #: exit qualification for the NMI-with-STI-blocking failure
+
+
+def intr_info_type(info: int) -> int:
+    """The interruption type, bits 10:8."""
+    return (info & INTR_INFO_TYPE_MASK) >> INTR_INFO_TYPE_SHIFT
+
+
+def intr_info_vector(info: int) -> int:
+    """The vector, bits 7:0."""
+    return info & INTR_INFO_VECTOR_MASK
+
+
+def intr_info_valid(info: int) -> bool:
+    """Whether the valid bit (31) is set."""
+    return bool(info & INTR_INFO_VALID_MASK)
+
+
+def make_intr_info(vector: int, intr_type: int, *, deliver_code: bool = False) -> int:
+    """Build a valid VM-entry interruption-information value."""
+    value = INTR_INFO_VALID_MASK | (intr_type << INTR_INFO_TYPE_SHIFT) | vector
+    if deliver_code:
+        value |= INTR_INFO_DELIVER_CODE_MASK
+    return value
+
+
+def ss_dpl(ar_bytes: int) -> int:
+    """DPL from a segment's access-rights field (bits 6:5)."""
+    return (ar_bytes & AR_DPL_MASK) >> AR_DPL_SHIFT

@@ -1,0 +1,147 @@
+"""The documentation gate: code and docs must describe the same things.
+
+Pure functions over plain data (the needs as dicts, the registries, the exploration),
+so the same checks run inside the Sphinx build (:mod:`vmxkb.sphinxext`) and can be unit
+tested. Every problem names the item and the file to fix. The checks do not trust
+sphinx-needs to warn: links and references are checked here again, over all needs, on
+every build (see ``docs/gate.md``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from vmxkb.citations import SECTIONS
+from vmxkb.kvm.explore import explore_all
+from vmxkb.kvm.models import BEHAVIOURS
+from vmxkb.registry import REGISTRY, run_scenario
+from vmxkb.sdm import load_all
+
+#: Link fields of our need types (see conf.py); every value must name an existing need.
+LINK_FIELDS = ("links", "sdm", "exercises", "source", "touches", "affects", "breaks", "fixed_by")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One gate failure."""
+
+    message: str
+    file: str  #: a repository-relative path (docs page or Python source)
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: vmxkb gate: {self.message}"
+
+
+Need = Mapping[str, Any]
+
+
+def _file(need: Need) -> str:
+    return need.get("file") or f"{need.get('docname', '?')}.md"
+
+
+def _rel(path: str) -> str:
+    marker = "/rules/vmxkb/"
+    return "rules/vmxkb/" + path.split(marker, 1)[1] if marker in path else path
+
+
+def check(needs: Mapping[str, Need], references: Iterable[tuple[str, str, int | None]] = ()) -> list[Problem]:
+    """Every gate problem, given all needs by ID and the ``{need}`` references
+    (target, file, line) found in the docs."""
+    load_all()
+    problems: list[Problem] = []
+    by_type: dict[str, dict[str, Need]] = {}
+    for nid, need in needs.items():
+        by_type.setdefault(need["type"], {})[nid] = need
+
+    # 1. links and references point at existing needs
+    for nid, need in needs.items():
+        for link in LINK_FIELDS:
+            for target in need.get(link) or ():
+                if target not in needs:
+                    problems.append(Problem(f"{nid} links ({link}) to missing need {target}", _file(need), need.get("lineno")))
+    for target, file, line in references:
+        if target.split(".", 1)[0] not in needs:
+            problems.append(Problem(f"reference to missing need {target}", file, line))
+
+    # 2. rules <-> clause needs
+    clauses = by_type.get("clause", {})
+    for rid, r in REGISTRY.items():
+        if rid not in clauses:
+            problems.append(Problem(f"rule {rid} ({r.qualname}) has no clause need", _rel(r.source_file)))
+    for cid, need in clauses.items():
+        if cid not in REGISTRY:
+            problems.append(Problem(f"clause need {cid} names no registered rule", _file(need), need.get("lineno")))
+            continue
+        r = REGISTRY[cid]
+        if list(need.get("sdm") or []) != [r.section]:
+            problems.append(
+                Problem(f"clause {cid} cites {need.get('sdm')} but its rule cites {r.section}", _file(need), need.get("lineno"))
+            )
+        if not need.get("sdm_sections"):
+            problems.append(Problem(f"clause {cid} has no per-edition section numbers", _file(need), need.get("lineno")))
+
+    # 3. scenarios: both outcomes, stated outcome == computed, each documented
+    scenario_needs = by_type.get("scenario", {})
+    seen: set[str] = set()
+    for rid, r in REGISTRY.items():
+        outcomes = {s.expect for s in r.scenarios}
+        for missing in sorted({"passes", "fails"} - outcomes):
+            problems.append(Problem(f"rule {rid} has no scenario that {missing}", _rel(r.source_file)))
+        namespace = vars(importlib.import_module(r.func.__module__))
+        for s in r.scenarios:
+            if s.id in seen:
+                problems.append(Problem(f"scenario ID {s.id} used twice", _rel(r.source_file), s.lineno))
+            seen.add(s.id)
+            for p in run_scenario(s, namespace).problems:
+                problems.append(Problem(f"scenario {s.id} of {rid} {p}", _rel(r.source_file), s.lineno))
+            if s.id not in scenario_needs:
+                problems.append(Problem(f"scenario {s.id} of {rid} has no scenario need", _rel(r.source_file), s.lineno))
+    for sid, need in scenario_needs.items():
+        if sid not in seen:
+            problems.append(Problem(f"scenario need {sid} matches no scenario in the rules", _file(need), need.get("lineno")))
+
+    # 4. behaviours <-> behaviour needs
+    behaviour_needs = by_type.get("behaviour", {})
+    for bid, b in BEHAVIOURS.items():
+        if bid not in behaviour_needs:
+            problems.append(Problem(f"KVM behaviour model {bid} ({b.qualname}) has no behaviour need", "rules/vmxkb/kvm/models.py"))
+    for bid, need in behaviour_needs.items():
+        if bid not in BEHAVIOURS:
+            problems.append(Problem(f"behaviour need {bid} has no model", _file(need), need.get("lineno")))
+        if not need.get("source"):
+            problems.append(Problem(f"behaviour need {bid} cites no source (patch need)", _file(need), need.get("lineno")))
+
+    # 5. exploration findings <-> deviations
+    deviations = by_type.get("deviation", {})
+    covered: set[str] = set()
+    for (bid, kind, rules), (witness, count) in explore_all().items():
+        covering = [
+            did
+            for did, d in deviations.items()
+            if bid in (d.get("affects") or ()) and d.get("kind") == kind and set(rules) <= set(d.get("breaks") or ())
+        ]
+        covered.update(covering)
+        if not covering:
+            where = behaviour_needs.get(bid)
+            problems.append(
+                Problem(
+                    f"exploring {bid} finds a {kind} breaking {', '.join(rules) or 'no named rule'} "
+                    f"on {count} input(s) (smallest: {witness.situation}: {witness.detail}) that no deviation need covers",
+                    _file(where) if where else "rules/vmxkb/kvm/models.py",
+                    where.get("lineno") if where else None,
+                )
+            )
+    for did, d in deviations.items():
+        if did not in covered:
+            problems.append(Problem(f"deviation {did} covers no finding of the exploration", _file(d), d.get("lineno")))
+
+    # 6. sections
+    for key in SECTIONS:
+        if key not in by_type.get("section", {}):
+            problems.append(Problem(f"SDM section {key} has no section need", "docs/editions.md"))
+    return problems

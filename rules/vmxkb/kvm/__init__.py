@@ -1,0 +1,1 @@
+"""Models of KVM behaviours, and the exploration that checks them against the SDM model."""

@@ -1,0 +1,208 @@
+"""The guest right after VM entry (SDM "Special Features of VM Entry": interruptibility
+state, and delivery of pending debug exceptions after VM entry).
+
+An entry is *vectoring* when it injects an event of type 0, 2, 3, 4, 5 or 6 (anything
+but type 7, the pending-MTF "other event"). These rules judge a
+:class:`~vmxkb.vmentry.Transition`. Together with the BS check in
+:mod:`vmxkb.sdm.guest_non_register` they are the asymmetry at the heart of the May 2026
+thread: the check reads the shadow bits of a vectoring entry, and the entry then ignores
+them.
+"""
+
+from __future__ import annotations
+
+from vmxkb.bits import (
+    GUEST_ACTIVITY_ACTIVE,
+    GUEST_ACTIVITY_HLT,
+    GUEST_INTR_STATE_MOV_SS,
+    GUEST_INTR_STATE_STI,
+    INTR_TYPE_SOFT_EXCEPTION,
+    INTR_TYPE_SOFT_INTR,
+    PENDING_DBG_VALID_CAUSES,
+    intr_info_type,
+    make_intr_info,
+)
+from vmxkb.registry import Violations, me, rule, verdict
+from vmxkb.state import entry
+from vmxkb.vmentry import Transition, is_vectoring, transition
+
+SHADOW_SECTION = "SEC_SPECIAL_INTERRUPTIBILITY"
+PDE_SECTION = "SEC_SPECIAL_PENDING_DBG"
+
+__all__ = ["entry", "verdict", "make_intr_info", "transition"]
+
+
+@rule("POST_INTR_VECTORING_CLEARS_SHADOW", section=SHADOW_SECTION, kind="effect")
+def intr_vectoring_clears_shadow(t: Transition) -> Violations:
+    """After a vectoring VM entry there is no blocking by STI and none by MOV SS,
+    whatever bits 0 and 1 of the interruptibility state said.
+
+    Scenario SCN_POST_DB_INJECT_DROPS_MOVSS (passes): a #DB injected in a MOV-SS shadow
+    leaves no MOV-SS blocking behind.
+
+    >>> verdict(intr_vectoring_clears_shadow, transition(entry(VM_ENTRY_INTR_INFO_FIELD=make_intr_info(1, 3),
+    ...     GUEST_INTERRUPTIBILITY_INFO=2, GUEST_ACTIVITY_STATE=0, GUEST_PENDING_DBG_EXCEPTIONS=0x4000,
+    ...     GUEST_DR7=0x400, GUEST_IA32_DEBUGCTL=0)))
+    passes
+
+    Scenario SCN_POST_DB_INJECT_KEEPS_MOVSS (fails): an implementation that keeps the
+    MOV-SS shadow across the injected #DB.
+
+    >>> verdict(intr_vectoring_clears_shadow, transition(entry(VM_ENTRY_INTR_INFO_FIELD=make_intr_info(1, 3),
+    ...     GUEST_INTERRUPTIBILITY_INFO=2, GUEST_ACTIVITY_STATE=0, GUEST_PENDING_DBG_EXCEPTIONS=0x4000,
+    ...     GUEST_DR7=0x400, GUEST_IA32_DEBUGCTL=0), movss_blocking=True))
+    fails POST_INTR_VECTORING_CLEARS_SHADOW: blocking survives a vectoring entry
+        [VM_ENTRY_INTR_INFO_FIELD=0x80000301, sti_blocking=False, movss_blocking=True]
+    """
+    info = t.state.need1("VM_ENTRY_INTR_INFO_FIELD")
+    if not is_vectoring(info) or not (t.after.sti_blocking or t.after.movss_blocking):
+        return ()
+    return (
+        me(intr_vectoring_clears_shadow).violation(
+            "blocking survives a vectoring entry",
+            VM_ENTRY_INTR_INFO_FIELD=info,
+            sti_blocking=t.after.sti_blocking,
+            movss_blocking=t.after.movss_blocking,
+        ),
+    )
+
+
+@rule("POST_INTR_NONVECTORING_LOADS_SHADOW", section=SHADOW_SECTION, kind="effect")
+def intr_nonvectoring_loads_shadow(t: Transition) -> Violations:
+    """After a VM entry that is not vectoring, blocking by STI (by MOV SS) is in force
+    exactly when bit 0 (bit 1) of the interruptibility state is set; it ends after the
+    guest's next instruction or its next exception.
+
+    Scenario SCN_POST_RESUME_KEEPS_MOVSS (passes): resuming in a MOV-SS shadow keeps it.
+
+    >>> verdict(intr_nonvectoring_loads_shadow, transition(entry(VM_ENTRY_INTR_INFO_FIELD=0,
+    ...     GUEST_INTERRUPTIBILITY_INFO=2, GUEST_ACTIVITY_STATE=0, GUEST_PENDING_DBG_EXCEPTIONS=0,
+    ...     GUEST_DR7=0x400, GUEST_IA32_DEBUGCTL=0)))
+    passes
+
+    Scenario SCN_POST_RESUME_LOSES_MOVSS (fails): an implementation that drops it.
+
+    >>> verdict(intr_nonvectoring_loads_shadow, transition(entry(VM_ENTRY_INTR_INFO_FIELD=0,
+    ...     GUEST_INTERRUPTIBILITY_INFO=2, GUEST_ACTIVITY_STATE=0, GUEST_PENDING_DBG_EXCEPTIONS=0,
+    ...     GUEST_DR7=0x400, GUEST_IA32_DEBUGCTL=0), movss_blocking=False))
+    fails POST_INTR_NONVECTORING_LOADS_SHADOW: blocking after entry differs from the field
+        [GUEST_INTERRUPTIBILITY_INFO=0x2, sti_blocking=False, movss_blocking=False]
+    """
+    info, intr = t.state.need("VM_ENTRY_INTR_INFO_FIELD", "GUEST_INTERRUPTIBILITY_INFO")
+    if is_vectoring(info):
+        return ()
+    if t.after.sti_blocking == bool(intr & GUEST_INTR_STATE_STI) and t.after.movss_blocking == bool(
+        intr & GUEST_INTR_STATE_MOV_SS
+    ):
+        return ()
+    return (
+        me(intr_nonvectoring_loads_shadow).violation(
+            "blocking after entry differs from the field",
+            GUEST_INTERRUPTIBILITY_INFO=intr,
+            sti_blocking=t.after.sti_blocking,
+            movss_blocking=t.after.movss_blocking,
+        ),
+    )
+
+
+def _field_ignored(info: int, intr: int, act: int) -> bool:
+    """The cases in which nothing is pending after entry, whatever the field says."""
+    if is_vectoring(info):
+        if intr_info_type(info) in (INTR_TYPE_SOFT_INTR, INTR_TYPE_SOFT_EXCEPTION):
+            return not intr & GUEST_INTR_STATE_MOV_SS
+        return True  # external interrupt, NMI, hardware exception, privileged sw exception
+    return act not in (GUEST_ACTIVITY_ACTIVE, GUEST_ACTIVITY_HLT)  # shutdown, wait-for-SIPI
+
+
+@rule("POST_PDE_NONE_AFTER_ENTRY", section=PDE_SECTION, kind="effect")
+def pde_none_after_entry(t: Transition) -> Violations:
+    """There are no pending debug exceptions after VM entry, whatever the field says, if
+    the entry is vectoring with an external interrupt, NMI, hardware exception or
+    privileged software exception; or vectoring with a software interrupt or exception
+    and no MOV-SS blocking; or not vectoring and the activity state is shutdown or
+    wait-for-SIPI. This is why KVM's stuffed BS is invisible to the guest.
+
+    Scenario SCN_POST_STUFFED_BS_IGNORED (passes): a #DB injected with BS stuffed leaves
+    nothing pending.
+
+    >>> verdict(pde_none_after_entry, transition(entry(VM_ENTRY_INTR_INFO_FIELD=make_intr_info(1, 3),
+    ...     GUEST_INTERRUPTIBILITY_INFO=2, GUEST_ACTIVITY_STATE=0, GUEST_PENDING_DBG_EXCEPTIONS=0x4000,
+    ...     GUEST_DR7=0x400, GUEST_IA32_DEBUGCTL=0)))
+    passes
+
+    Scenario SCN_POST_STUFFED_BS_DELIVERED (fails): an implementation that delivers the
+    stuffed BS as a second #DB after the injected one.
+
+    >>> verdict(pde_none_after_entry, transition(entry(VM_ENTRY_INTR_INFO_FIELD=make_intr_info(1, 3),
+    ...     GUEST_INTERRUPTIBILITY_INFO=2, GUEST_ACTIVITY_STATE=0, GUEST_PENDING_DBG_EXCEPTIONS=0x4000,
+    ...     GUEST_DR7=0x400, GUEST_IA32_DEBUGCTL=0), pending_dbg_delivered=0x4000))
+    fails POST_PDE_NONE_AFTER_ENTRY: pending debug exceptions survive an entry that discards them
+        [VM_ENTRY_INTR_INFO_FIELD=0x80000301, GUEST_PENDING_DBG_EXCEPTIONS=0x4000, delivered=0x4000, held=0x0]
+    """
+    info, intr, act, pde = t.state.need(
+        "VM_ENTRY_INTR_INFO_FIELD", "GUEST_INTERRUPTIBILITY_INFO", "GUEST_ACTIVITY_STATE", "GUEST_PENDING_DBG_EXCEPTIONS"
+    )
+    if not _field_ignored(info, intr, act):
+        return ()
+    if not (t.after.pending_dbg_delivered or t.after.pending_dbg_held):
+        return ()
+    return (
+        me(pde_none_after_entry).violation(
+            "pending debug exceptions survive an entry that discards them",
+            VM_ENTRY_INTR_INFO_FIELD=info,
+            GUEST_PENDING_DBG_EXCEPTIONS=pde,
+            delivered=t.after.pending_dbg_delivered,
+            held=t.after.pending_dbg_held,
+        ),
+    )
+
+
+@rule("POST_PDE_VALID_DELIVERY", section=PDE_SECTION, kind="effect")
+def pde_valid_delivery(t: Transition) -> Violations:
+    """Otherwise (not vectoring, active or HLT) the field's pending debug exceptions are
+    *valid* when BS or the enabled-breakpoint bit (12) is set; B0-B3 alone deliver
+    nothing. Valid ones are delivered as a #DB right after entry when there is no MOV-SS
+    blocking; with MOV-SS blocking they stay pending, as on bare metal, until after the
+    next instruction.
+
+    Scenario SCN_POST_BS_HELD_IN_MOVSS (passes): resuming in a MOV-SS shadow with BS keeps
+    the single-step pending past the next instruction.
+
+    >>> verdict(pde_valid_delivery, transition(entry(VM_ENTRY_INTR_INFO_FIELD=0,
+    ...     GUEST_INTERRUPTIBILITY_INFO=2, GUEST_ACTIVITY_STATE=0, GUEST_PENDING_DBG_EXCEPTIONS=0x4000,
+    ...     GUEST_DR7=0x400, GUEST_IA32_DEBUGCTL=0)))
+    passes
+
+    Scenario SCN_POST_BS_DELIVERED_IN_MOVSS (fails): an implementation that delivers it
+    at once, inside the shadow.
+
+    >>> verdict(pde_valid_delivery, transition(entry(VM_ENTRY_INTR_INFO_FIELD=0,
+    ...     GUEST_INTERRUPTIBILITY_INFO=2, GUEST_ACTIVITY_STATE=0, GUEST_PENDING_DBG_EXCEPTIONS=0x4000,
+    ...     GUEST_DR7=0x400, GUEST_IA32_DEBUGCTL=0), pending_dbg_delivered=0x4000, pending_dbg_held=0))
+    fails POST_PDE_VALID_DELIVERY: valid pending debug exceptions should be held (MOV-SS blocking)
+        [GUEST_PENDING_DBG_EXCEPTIONS=0x4000, GUEST_INTERRUPTIBILITY_INFO=0x2, delivered=0x4000, held=0x0]
+    """
+    info, intr, act, pde = t.state.need(
+        "VM_ENTRY_INTR_INFO_FIELD", "GUEST_INTERRUPTIBILITY_INFO", "GUEST_ACTIVITY_STATE", "GUEST_PENDING_DBG_EXCEPTIONS"
+    )
+    if is_vectoring(info) or _field_ignored(info, intr, act):
+        return ()
+    movss = bool(intr & GUEST_INTR_STATE_MOV_SS)
+    if not pde & PENDING_DBG_VALID_CAUSES:
+        expected, how = (0, 0), "not valid: nothing should be delivered or held"
+    elif movss:
+        expected, how = (0, pde), "should be held (MOV-SS blocking)"
+    else:
+        expected, how = (pde, 0), "should be delivered right after entry"
+    got = (t.after.pending_dbg_delivered, t.after.pending_dbg_held)
+    if got == expected:
+        return ()
+    return (
+        me(pde_valid_delivery).violation(
+            f"valid pending debug exceptions {how}" if pde & PENDING_DBG_VALID_CAUSES else f"pending bits {how}",
+            GUEST_PENDING_DBG_EXCEPTIONS=pde,
+            GUEST_INTERRUPTIBILITY_INFO=intr,
+            delivered=got[0],
+            held=got[1],
+        ),
+    )

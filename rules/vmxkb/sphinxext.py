@@ -1,0 +1,218 @@
+"""Sphinx extension: renders rules, scenarios and model witnesses from the code, and
+runs the gate at the end of every build.
+
+Only ``conf.py`` imports this module; the CLI never does.
+
+Two traps shape it (``docs/gate.md``): sphinx-needs does not always warn about a bad
+reference, and an incremental build does not repeat the warnings of documents it does
+not re-read. So the gate runs at ``build-finished`` over *all* needs, re-checks every
+link and ``{need}`` reference itself, and every build re-reads every document
+(``env-get-outdated``): the rule code is not a Sphinx dependency, and a page that
+renders it must never be stale.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from typing import Any
+
+from docutils import nodes
+from sphinx.application import Sphinx
+from sphinx.environment import BuildEnvironment
+from sphinx.util import logging
+from sphinx.util.docutils import SphinxDirective
+from sphinx_needs.api import add_need
+from sphinx_needs.data import SphinxNeedsData
+from sphinx_needs.roles.need_ref import NeedRef
+from sphinx_needs.utils import add_doc
+
+from vmxkb import gate
+from vmxkb.citations import SECTIONS
+from vmxkb.kvm.explore import domain_size, explore_all
+from vmxkb.kvm.models import BEHAVIOURS
+from vmxkb.registry import REGISTRY
+from vmxkb.sdm import load_all
+
+LOGGER = logging.getLogger("vmxkb")
+
+
+def _literal(code: str, language: str = "python") -> nodes.literal_block:
+    block = nodes.literal_block(code, code)
+    block["language"] = language
+    return block
+
+
+def _para(text: str) -> nodes.paragraph:
+    return nodes.paragraph(text, text)
+
+
+class SectionsDirective(SphinxDirective):
+    """``{vmx-sections}``: one section need per SDM section the clauses cite."""
+
+    def run(self) -> list[nodes.Node]:
+        add_doc(self.env, self.env.docname)
+        out: list[nodes.Node] = []
+        for s in SECTIONS.values():
+            rows = ", ".join(
+                f"{e} {n[0]} ({n[1]})" if n else f"{e} ?" for e, n in s.numbers.items()
+            )
+            out += add_need(
+                self.env.app,
+                self.state,
+                self.env.docname,
+                self.lineno,
+                need_type="section",
+                title=s.title,
+                id=s.key,
+                content=f"SDM Vol. {s.volume}. Numbers by edition group: {rows}.",
+                editions=s.as_field(),
+                sdm_volume=s.volume,
+            )
+        return out
+
+
+class RuleDirective(SphinxDirective):
+    """``{vmx-rule} RULE_ID``: the rule's code, and one scenario need per scenario."""
+
+    required_arguments = 1
+
+    def run(self) -> list[nodes.Node]:
+        load_all()
+        add_doc(self.env, self.env.docname)
+        rid = self.arguments[0]
+        r = REGISTRY.get(rid)
+        if r is None:  # the gate reports it with the file; render a marker
+            return [_para(f"(no registered rule {rid})")]
+        out: list[nodes.Node] = []
+        src = inspect.getsource(r.func)
+        body = src.split('"""', 2)[2].lstrip("\n") if src.count('"""') >= 2 else src
+        head = src.split("\n", 1)[0] if src.startswith("@") else ""
+        sig = next(line for line in src.splitlines() if line.startswith("def "))
+        what = {"control": "VMfail, VM-instruction error 7", "guest": "VM-entry failure, exit reason 0x80000021"}
+        kind = what.get(r.phase or "", {"effect": "judges a VM entry as observed", "bare-metal": "judges a bare-metal run"}.get(r.kind, ""))
+        qual = f", exit qualification {r.qualification}" if r.qualification else ""
+        out.append(_para(f"Executable rule {r.qualname} ({kind}{qual}):"))
+        out.append(_literal("\n".join(x for x in (head, sig, "    ...", body.rstrip()) if x)))
+        for s in r.scenarios:
+            out += add_need(
+                self.env.app,
+                self.state,
+                self.env.docname,
+                self.lineno,
+                need_type="scenario",
+                title=s.summary,
+                id=s.id,
+                content=f"Expected: the rule **{s.expect}**.\n\n```pycon\n{s.source}\n```",
+                exercises=[rid],
+                expect=s.expect,
+            )
+        return out
+
+
+class ModelDirective(SphinxDirective):
+    """``{vmx-model} KVM_ID``: a behaviour model's code and the size of its domain."""
+
+    required_arguments = 1
+
+    def run(self) -> list[nodes.Node]:
+        b = BEHAVIOURS.get(self.arguments[0])
+        if b is None:
+            return [_para(f"(no registered model {self.arguments[0]})")]
+        return [
+            _para(f"Model {b.qualname}, explored over {domain_size(b)} inputs:"),
+            _literal(inspect.getsource(b.func)),
+        ]
+
+
+class WitnessDirective(SphinxDirective):
+    """``{vmx-witness} DEV_ID``: the smallest input of every finding class the deviation
+    covers, as the exploration found it in this build."""
+
+    required_arguments = 1
+
+    def run(self) -> list[nodes.Node]:
+        did = self.arguments[0]
+        need = SphinxNeedsData(self.env).get_needs_mutable().get(did)
+        if need is None:
+            return [_para(f"(no deviation {did} above)")]
+        affects, breaks, kind = set(need["affects"] or ()), set(need["breaks"] or ()), need["kind"]
+        out: list[nodes.Node] = []
+        for (bid, k, rules), (f, count) in sorted(explore_all().items()):
+            if bid not in affects or k != kind or not set(rules) <= breaks:
+                continue
+            lines = [
+                f"# {bid}: {count} input(s); smallest:",
+                f"situation : {f.situation}",
+                *(f"KVM       : {t}" for t in f.kvm.trace),
+            ]
+            if f.kvm.entry is not None:
+                given = f.kvm.entry.vmcs.given()
+                lines += [f"VMCS      : {n} = {given[n]:#x}" for n in (
+                    "GUEST_RFLAGS", "GUEST_INTERRUPTIBILITY_INFO", "GUEST_PENDING_DBG_EXCEPTIONS",
+                    "GUEST_IA32_DEBUGCTL", "VM_ENTRY_INTR_INFO_FIELD")]
+            lines += [f"result    : {f.detail}", f"breaks    : {', '.join(rules) or '-'}"]
+            out.append(_literal("\n".join(lines), "text"))
+        if not out:
+            out.append(_para("(the exploration finds nothing this deviation covers: the gate fails)"))
+        return out
+
+
+def _collect_references(app: Sphinx, doctree: nodes.document) -> None:
+    env = app.env
+    refs = env.vmxkb_refs.setdefault(env.docname, [])  # type: ignore[attr-defined]
+    for node in doctree.findall(NeedRef):
+        refs.append((node["reftarget"], node.line))
+
+
+def _reset(app: Sphinx, env: BuildEnvironment, docnames: list[str]) -> None:
+    env.vmxkb_refs = {}  # type: ignore[attr-defined]
+
+
+def _outdated(app: Sphinx, env: BuildEnvironment, added: set[str], changed: set[str], removed: set[str]) -> list[str]:
+    return sorted(env.found_docs)
+
+
+def _need_dict(app: Sphinx, need: Any) -> dict[str, Any]:
+    out = {k: need[k] for k in need.keys()}
+    for link in gate.LINK_FIELDS:
+        if link in out and out[link]:
+            out[link] = [getattr(x, "id", x) for x in out[link]]
+    out["file"] = os.path.relpath(app.env.doc2path(need["docname"]), app.confdir) if need.get("docname") else "?"
+    return out
+
+
+def _run_gate(app: Sphinx, exc: Exception | None) -> None:
+    if exc is not None or app.builder.name not in ("html", "dirhtml", "needs", "singlehtml"):
+        return
+    needs = {nid: _need_dict(app, n) for nid, n in SphinxNeedsData(app.env).get_needs_view().items()}
+    refs = [
+        (target, os.path.relpath(app.env.doc2path(doc), app.confdir), line)
+        for doc, items in getattr(app.env, "vmxkb_refs", {}).items()
+        for target, line in items
+    ]
+    problems = gate.check(needs, refs)
+    for p in problems:
+        LOGGER.warning(str(p), type="vmxkb", subtype="gate")
+    if problems:
+        LOGGER.error(f"vmxkb gate: {len(problems)} problem(s); the build fails")
+        app.statuscode = 1
+    else:
+        LOGGER.info(
+            f"vmxkb gate: {len(needs)} needs, {len(REGISTRY)} rules, {len(BEHAVIOURS)} KVM models, "
+            f"{len(explore_all())} finding classes, all covered"
+        )
+
+
+def setup(app: Sphinx) -> dict[str, Any]:
+    load_all()
+    app.add_directive("vmx-sections", SectionsDirective)
+    app.add_directive("vmx-rule", RuleDirective)
+    app.add_directive("vmx-model", ModelDirective)
+    app.add_directive("vmx-witness", WitnessDirective)
+    app.connect("env-before-read-docs", _reset)
+    app.connect("env-get-outdated", _outdated)
+    app.connect("doctree-read", _collect_references)
+    app.connect("build-finished", _run_gate, priority=100)
+    return {"version": "1", "parallel_read_safe": False, "parallel_write_safe": True, "env_version": 1}
+
