@@ -8,7 +8,9 @@ A *scenario* is a doctest in the rule's docstring introduced by a header line::
 
     Scenario SCN_SOME_NAME (passes): one line saying what it shows.
 
-    >>> verdict(some_rule, entry(GUEST_RFLAGS=0x2))
+    >>> from vmxkb.sdm.guest_non_register import act_value_supported
+    >>> from vmxkb.state import entry
+    >>> verdict(act_value_supported, entry(GUEST_ACTIVITY_STATE=0))
     passes
 
 The header states the outcome; the doctest states the exact verdict. Both are checked:

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def build(tree: Path) -> subprocess.CompletedProcess[str]:
+    """Build the site of ``tree`` the way `make html` does, importing ``tree``'s rules."""
+    env = {"PYTHONPATH": str(tree / "rules"), "PATH": "/usr/bin:/bin"}
+    return subprocess.run(
+        [sys.executable, "-m", "sphinx", "-c", str(tree), "-W", "--keep-going", "-q", "-b", "html",
+         str(tree / "docs"), str(tree / "_build" / "html")],
+        capture_output=True, text=True, env=env, check=False,
+    )
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    """A copy of the repository's sources to break."""
+    dst = tmp_path / "repo"
+    for name in ("conf.py", "docs", "rules"):
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, dst / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        else:
+            dst.mkdir(parents=True, exist_ok=True)
+            shutil.copy(src, dst / name)
+    return dst
+
+
+@pytest.fixture
+def build_site():
+    return build

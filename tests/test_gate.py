@@ -1,0 +1,70 @@
+"""The gate: the site builds clean, and breaking it on purpose fails clean and
+incremental builds, naming the item and its file."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+
+
+def test_site_builds_without_warnings(tree: Path, build_site) -> None:
+    build = build_site
+    r = build(tree)
+    assert r.returncode == 0, r.stderr
+    assert "WARNING" not in r.stderr and "ERROR" not in r.stderr
+    assert (tree / "_build/html/index.html").exists()
+    assert (tree / "_build/html/needs.json").exists()
+
+
+def _cut(path: Path, start: str, end: str) -> None:
+    text = path.read_text()
+    a = text.index(start)
+    b = text.index(end, a) + len(end)
+    path.write_text(text[:a] + text[b:])
+
+
+def test_removing_emulated_movss_deviation_fails(tree: Path, build_site) -> None:
+    build = build_site
+    page = tree / "docs/kvm/deviations.md"
+    original = page.read_text()
+    assert build(tree).returncode == 0
+    _cut(page, "```{deviation} Emulated MOV SS", "```{vmx-witness} DEV_EMULATED_MOVSS_EARLY_DB\n```\n")
+    for _ in range(2):  # incremental, and the build after it (Sphinx #725/#4937)
+        r = build(tree)
+        assert r.returncode != 0
+        assert "DEV_EMULATED_MOVSS_EARLY_DB" in r.stderr
+        assert "KVM_EMULATOR_SINGLESTEP_NOW" in r.stderr and "docs/kvm/behaviours.md" in r.stderr
+    page.write_text(original)
+    assert build(tree).returncode == 0
+
+
+def test_removing_a_failing_scenario_fails(tree: Path, build_site) -> None:
+    build = build_site
+    src = tree / "rules/vmxkb/sdm/guest_non_register.py"
+    text = src.read_text()
+    start = text.index("    Scenario SCN_PDE_BS_MISSING_STI_DB (fails)")
+    end = text.index('    """', start)
+    src.write_text(text[:start] + text[end:])
+    r = build(tree)
+    assert r.returncode != 0
+    assert "rule ENTRY_GUEST_PDE_BS_REQUIRED_TF has no scenario that fails" in r.stderr
+    assert "rules/vmxkb/sdm/guest_non_register.py" in r.stderr
+
+
+def test_wrong_stated_outcome_fails(tree: Path, build_site) -> None:
+    build = build_site
+    src = tree / "rules/vmxkb/sdm/entry_controls.py"
+    src.write_text(src.read_text().replace("Scenario SCN_INJ_TYPE_RESERVED (fails)", "Scenario SCN_INJ_TYPE_RESERVED (passes)"))
+    r = build(tree)
+    assert r.returncode != 0
+    assert re.search(r"scenario SCN_INJ_TYPE_RESERVED .* states the rule passes but the model computes: fails", r.stderr)
+
+
+def test_unregistered_rule_and_missing_behaviour_need_fail(tree: Path, build_site) -> None:
+    build = build_site
+    page = tree / "docs/kvm/behaviours.md"
+    _cut(page, "```{behaviour} SVM: no pending", "```{vmx-model} KVM_SVM_NO_PENDING_DBG\n```\n")
+    r = build(tree)
+    assert r.returncode != 0
+    assert "KVM behaviour model KVM_SVM_NO_PENDING_DBG" in r.stderr and "has no behaviour need" in r.stderr
