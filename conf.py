@@ -43,8 +43,23 @@ needs_fields = {
     },
     "failure": {**_str, "description": "what breaking the clause does: vmfail-control, entry-fail-guest, effect, bare-metal"},
     "confidence": {**_str, "description": "how sure we are of the clause: high, medium, low"},
+    "status": {
+        "schema": {"type": "string", "enum": ["executable", "not-executable", "ambiguous"]},
+        "nullable": True,
+        "description": "a clause's status: executable (a rule implements it), not-executable (reason says why), "
+        "ambiguous (a rule implements the interpretation chosen, support names the source)",
+    },
+    "reason": {**_str, "description": "why a not-executable clause has no rule"},
+    "interpretation": {**_str, "description": "the reading an ambiguous clause's rule implements"},
+    "support": {**_str, "description": "the source that supports an ambiguous clause's interpretation"},
     "expect": {"schema": {"type": "string", "enum": ["passes", "fails"]}, "nullable": True, "description": "a scenario's stated outcome"},
-    "kind": {"schema": {"type": "string", "enum": ["entry-failure", "guest-visible"]}, "nullable": True, "description": "a deviation's kind"},
+    "kind": {
+        "schema": {"type": "string", "enum": ["entry-failure", "guest-visible", "reference"]},
+        "nullable": True,
+        "description": "a deviation's kind: what a KVM model's exploration finds (entry-failure, guest-visible), "
+        "or an independent implementation that answers differently from the SDM (reference)",
+    },
+    "implementation": {**_str, "description": "a reference deviation's implementation, as repo:path:function"},
     "commit": {**_str, "description": "commit hash of a patch"},
     "url": {**_str, "description": "where a patch or thread can be read"},
 }

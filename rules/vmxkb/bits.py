@@ -106,13 +106,70 @@ MAX_EXCEPTION_VECTOR = 31
 ERROR_CODE_WIDTH_MASK = bits(31, 16)  #: must be clear when an error code is delivered
 MAX_INSTRUCTION_LENGTH = 15
 
-# --- Segment access rights, CR0, controls ---------------------------------------------------
+# --- Segment access rights (VMCS format, Vol. 3C "Guest Register State") ---------------
+AR_TYPE_MASK = bits(3, 0)  #: segment type
+AR_TYPE_ACCESSED = bit(0)  #: type bit 0: accessed
+AR_TYPE_WRITABLE = bit(1)  #: data: writable; code: readable
+AR_TYPE_CODE = bit(3)  #: type bit 3: code segment
+AR_S = bit(4)  #: descriptor type: 1 code/data, 0 system
 AR_DPL_SHIFT = 5
 AR_DPL_MASK = bits(6, 5)
+AR_P = bit(7)  #: present
+AR_RESERVED_11_8 = bits(11, 8)
+AR_AVL = bit(12)
+AR_L = bit(13)  #: 64-bit code segment
+AR_DB = bit(14)  #: default operation size
+AR_G = bit(15)  #: granularity
+AR_UNUSABLE = bit(16)  #: "segment unusable" (VMX only)
+AR_RESERVED_31_17 = bits(31, 17)
+SELECTOR_RPL_MASK = bits(1, 0)
+SELECTOR_TI = bit(2)  #: table indicator: 1 = LDT
+SEG_TYPE_TSS_BUSY_16 = 3
+SEG_TYPE_TSS_BUSY_32 = 11  #: also the 64-bit busy TSS
+SEG_TYPE_LDT = 2
+
+# --- CR0, CR3, CR4, DR7, EFER (Vol. 3A) ---------------------------------------------------
 X86_CR0_PE = bit(0)
-SECONDARY_EXEC_UNRESTRICTED_GUEST = bit(7)
+X86_CR0_NE = bit(5)
+X86_CR0_NW = bit(29)
+X86_CR0_CD = bit(30)
+X86_CR0_PG = bit(31)
+X86_CR4_PAE = bit(5)
+X86_CR4_PCIDE = bit(17)
+X86_CR4_CET = bit(23)
+X86_CR4_LA57 = bit(12)
+X86_CR4_FRED = bit(32)
+X86_CR0_WP = bit(16)
+DR7_RESERVED_HIGH = bits(63, 32)  #: DR7 bits 63:32 must be 0 on VM entry
+EFER_SCE = bit(0)
+EFER_LME = bit(8)
+EFER_LMA = bit(10)
+EFER_NX = bit(11)
+
+# --- VM-execution, VM-exit and VM-entry controls (kernel asm/vmx.h names) ---------------
+PIN_BASED_NMI_EXITING = bit(3)
 PIN_BASED_VIRTUAL_NMIS = bit(5)
+CPU_BASED_USE_TSC_OFFSETTING = bit(3)
+CPU_BASED_ACTIVATE_SECONDARY_CONTROLS = bit(31)
+CPU_BASED_ACTIVATE_TERTIARY_CONTROLS = bit(17)
+CPU_BASED_MONITOR_TRAP_FLAG = bit(27)
+SECONDARY_EXEC_ENABLE_EPT = bit(1)
+SECONDARY_EXEC_SHADOW_VMCS = bit(14)
+SECONDARY_EXEC_UNRESTRICTED_GUEST = bit(7)
+VM_EXIT_HOST_ADDR_SPACE_SIZE = bit(9)
+VM_ENTRY_LOAD_DEBUG_CONTROLS = bit(2)
+VM_ENTRY_IA32E_MODE = bit(9)  #: "IA-32e mode guest"
 VM_ENTRY_SMM = bit(10)  #: "entry to SMM"
+VM_ENTRY_DEACT_DUAL_MONITOR = bit(11)
+VM_ENTRY_LOAD_IA32_PERF_GLOBAL_CTRL = bit(13)
+VM_ENTRY_LOAD_IA32_PAT = bit(14)
+VM_ENTRY_LOAD_IA32_EFER = bit(15)
+VM_ENTRY_LOAD_BNDCFGS = bit(16)
+VM_ENTRY_LOAD_IA32_RTIT_CTL = bit(18)
+VM_ENTRY_LOAD_CET_STATE = bit(20)
+VM_ENTRY_LOAD_IA32_LBR_CTL = bit(21)
+VM_ENTRY_LOAD_IA32_PKRS = bit(22)
+VMCS_LINK_POINTER_NONE = bits(63, 0)  #: all ones: no shadow VMCS / no link
 
 # --- VM-exit reasons and VM-instruction errors (kernel asm/vmx.h) ------------------------
 VMX_EXIT_REASONS_FAILED_VMENTRY = bit(31)

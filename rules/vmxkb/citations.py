@@ -91,10 +91,46 @@ SECTIONS: Mapping[str, Section] = {
             _numbers("22.2.1.3v", "23.2.1.3i", "26.2.1.3v", "26.2.1.3c", "27.2.1.3c", "28.2.1.3i", "29.2.1.3c"),
         ),
         Section(
+            "SEC_ADDR_SPACE_SIZE",
+            "3C",
+            "Checks Related to Address-Space Size",
+            _numbers("22.2.4i", "23.2.4i", "26.2.4i", "26.2.4i", "27.2.4i", "28.2.4i", "29.2.4i"),
+        ),
+        Section(
+            "SEC_GUEST_CONTROL_REGS",
+            "3C",
+            "Checks on Guest Control Registers, Debug Registers, and MSRs",
+            _numbers("22.3.1.1i", "23.3.1.1i", "26.3.1.1i", "26.3.1.1i", "27.3.1.1i", "28.3.1.1i", "29.3.1.1i"),
+        ),
+        Section(
+            "SEC_GUEST_SEGMENTS",
+            "3C",
+            "Checks on Guest Segment Registers",
+            _numbers("22.3.1.2i", "23.3.1.2i", "26.3.1.2i", "26.3.1.2i", "27.3.1.2i", "28.3.1.2c", "29.3.1.2i"),
+        ),
+        Section(
+            "SEC_GUEST_DESCRIPTOR_TABLES",
+            "3C",
+            "Checks on Guest Descriptor-Table Registers",
+            _numbers("22.3.1.3i", "23.3.1.3i", "26.3.1.3i", "26.3.1.3i", "27.3.1.3i", "28.3.1.3i", "29.3.1.3i"),
+        ),
+        Section(
+            "SEC_GUEST_RIP_RFLAGS",
+            "3C",
+            "Checks on Guest RIP, RFLAGS, and SSP (before CET: Checks on Guest RIP and RFLAGS)",
+            _numbers("22.3.1.4v", "23.3.1.4i", "26.3.1.4v", "26.3.1.4i", "27.3.1.4c", "28.3.1.4i", "29.3.1.4i"),
+        ),
+        Section(
             "SEC_GUEST_NON_REGISTER",
             "3C",
             "Checks on Guest Non-Register State",
             _numbers("22.3.1.5v", "23.3.1.5i", "26.3.1.5v", "26.3.1.5c", "27.3.1.5c", "28.3.1.5c", "29.3.1.5c"),
+        ),
+        Section(
+            "SEC_GUEST_PDPTE",
+            "3C",
+            "Checks on Guest Page-Directory-Pointer-Table Entries",
+            _numbers("22.3.1.6i", "23.3.1.6i", "26.3.1.6i", "26.3.1.6i", "27.3.1.6i", "28.3.1.6i", "29.3.1.6i"),
         ),
         Section(
             "SEC_INJECTION_DETAILS",

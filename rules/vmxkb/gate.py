@@ -21,6 +21,7 @@ from vmxkb.registry import REGISTRY, run_scenario
 from vmxkb.sdm import load_all
 
 #: Link fields of our need types (see conf.py); every value must name an existing need.
+CLAUSE_STATUSES = ("executable", "not-executable", "ambiguous")
 LINK_FIELDS = ("links", "sdm", "exercises", "source", "touches", "affects", "breaks", "fixed_by")
 
 
@@ -74,16 +75,29 @@ def check(needs: Mapping[str, Need], references: Iterable[tuple[str, str, int | 
         if rid not in clauses:
             problems.append(Problem(f"rule {rid} ({r.qualname}) has no clause need", _rel(r.source_file)))
     for cid, need in clauses.items():
+        status = need.get("status")
+        where = (_file(need), need.get("lineno"))
+        if status not in CLAUSE_STATUSES:
+            problems.append(Problem(f"clause {cid} has no status (one of {', '.join(CLAUSE_STATUSES)})", *where))
+        if status == "not-executable":
+            if not need.get("reason"):
+                problems.append(Problem(f"clause {cid} is not executable but gives no reason", *where))
+            if cid in REGISTRY:
+                problems.append(Problem(f"clause {cid} is marked not executable but rule {cid} exists", *where))
+        if status == "ambiguous" and not (need.get("interpretation") and need.get("support")):
+            problems.append(Problem(f"ambiguous clause {cid} needs both an interpretation and its support", *where))
+        if not need.get("sdm_sections"):
+            problems.append(Problem(f"clause {cid} has no per-edition section numbers", *where))
+        if status == "not-executable":
+            continue
         if cid not in REGISTRY:
-            problems.append(Problem(f"clause need {cid} names no registered rule", _file(need), need.get("lineno")))
+            problems.append(Problem(f"clause need {cid} names no registered rule", *where))
             continue
         r = REGISTRY[cid]
         if list(need.get("sdm") or []) != [r.section]:
             problems.append(
                 Problem(f"clause {cid} cites {need.get('sdm')} but its rule cites {r.section}", _file(need), need.get("lineno"))
             )
-        if not need.get("sdm_sections"):
-            problems.append(Problem(f"clause {cid} has no per-edition section numbers", _file(need), need.get("lineno")))
 
     # 3. scenarios: both outcomes, stated outcome == computed, each documented
     scenario_needs = by_type.get("scenario", {})
@@ -137,6 +151,12 @@ def check(needs: Mapping[str, Need], references: Iterable[tuple[str, str, int | 
                 )
             )
     for did, d in deviations.items():
+        if d.get("kind") == "reference":
+            if not d.get("implementation") or not d.get("breaks"):
+                problems.append(
+                    Problem(f"reference deviation {did} needs the implementation and the clause it breaks", _file(d), d.get("lineno"))
+                )
+            continue
         if did not in covered:
             problems.append(Problem(f"deviation {did} covers no finding of the exploration", _file(d), d.get("lineno")))
 

@@ -158,6 +158,66 @@ class WitnessDirective(SphinxDirective):
         return out
 
 
+class coverage_node(nodes.General, nodes.Element):
+    """Placeholder for ``{vmx-coverage}``, filled in once every need is known."""
+
+
+class CoverageDirective(SphinxDirective):
+    """``{vmx-coverage}``: clause counts per area and status, computed from the needs."""
+
+    def run(self) -> list[nodes.Node]:
+        return [coverage_node()]
+
+
+def coverage_counts(needs: dict[str, Any]) -> dict[str, dict[str, int]]:
+    """Clause counts by area (the docs page the clause is on) and status."""
+    out: dict[str, dict[str, int]] = {}
+    for need in needs.values():
+        if need["type"] != "clause":
+            continue
+        area = (need.get("docname") or "?").rsplit("/", 1)[-1]
+        row = out.setdefault(area, dict.fromkeys((*gate.CLAUSE_STATUSES, "no status"), 0))
+        status = need.get("status") if need.get("status") in gate.CLAUSE_STATUSES else "no status"
+        row[status] += 1
+    return out
+
+
+def _table(header: list[str], rows: list[list[str]]) -> nodes.table:
+    table = nodes.table()
+    group = nodes.tgroup(cols=len(header))
+    table += group
+    group.extend(nodes.colspec(colwidth=1) for _ in header)
+    head, body = nodes.thead(), nodes.tbody()
+    for container, lines in ((head, [header]), (body, rows)):
+        for line in lines:
+            row = nodes.row()
+            for cell in line:
+                entry = nodes.entry()
+                entry += _para(cell)
+                row += entry
+            container += row
+    group += head
+    group += body
+    return table
+
+
+def _fill_coverage(app: Sphinx, doctree: nodes.document, docname: str) -> None:
+    placeholders = list(doctree.findall(coverage_node))
+    if not placeholders:
+        return
+    needs = {k: dict(v) for k, v in SphinxNeedsData(app.env).get_needs_view().items()}
+    counts = coverage_counts(needs)
+    from vmxkb.sdm import AREAS
+
+    order = [a for a in AREAS if a in counts] + sorted(set(counts) - set(AREAS))
+    cols = [*gate.CLAUSE_STATUSES, "no status"]
+    rows = [[a, *(str(counts[a][c]) for c in cols), str(sum(counts[a].values()))] for a in order]
+    totals = [sum(counts[a][c] for a in order) for c in cols]
+    rows.append(["all areas", *(str(t) for t in totals), str(sum(totals))])
+    for node in placeholders:
+        node.replace_self(_table(["area", *cols, "clauses"], rows))
+
+
 def _collect_references(app: Sphinx, doctree: nodes.document) -> None:
     env = app.env
     refs = env.vmxkb_refs.setdefault(env.docname, [])  # type: ignore[attr-defined]
@@ -210,6 +270,9 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("vmx-rule", RuleDirective)
     app.add_directive("vmx-model", ModelDirective)
     app.add_directive("vmx-witness", WitnessDirective)
+    app.add_directive("vmx-coverage", CoverageDirective)
+    app.add_node(coverage_node)
+    app.connect("doctree-resolved", _fill_coverage)
     app.connect("env-before-read-docs", _reset)
     app.connect("env-get-outdated", _outdated)
     app.connect("doctree-read", _collect_references)

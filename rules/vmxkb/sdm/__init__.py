@@ -13,7 +13,13 @@ from types import ModuleType
 #: bare-metal (Vol. 3A/3B) behaviour the VMX rules are measured against.
 AREAS: tuple[str, ...] = (
     "entry_controls",
+    "addr_space_size",
+    "guest_control_regs",
+    "guest_segments",
+    "guest_descriptor_tables",
+    "guest_rip_rflags",
     "guest_non_register",
+    "guest_pdpte",
     "event_injection",
     "after_entry",
     "bare_metal",
