@@ -68,3 +68,19 @@ def test_unregistered_rule_and_missing_behaviour_need_fail(tree: Path, build_sit
     r = build(tree)
     assert r.returncode != 0
     assert "KVM behaviour model KVM_SVM_NO_PENDING_DBG" in r.stderr and "has no behaviour need" in r.stderr
+
+
+def test_clause_status_is_enforced(tree: Path, build_site) -> None:
+    build = build_site
+    page = tree / "docs/sdm/guest_non_register.md"
+    text = page.read_text()
+    # no status on one clause; "not-executable" without a reason on another that has a rule
+    text = text.replace(":id: ENTRY_GUEST_ACT_HLT_NEEDS_CPL0\n:status: executable\n", ":id: ENTRY_GUEST_ACT_HLT_NEEDS_CPL0\n", 1)
+    text = text.replace(":id: ENTRY_GUEST_INTR_STI_NEEDS_IF\n:status: executable\n", ":id: ENTRY_GUEST_INTR_STI_NEEDS_IF\n:status: not-executable\n", 1)
+    page.write_text(text)
+    r = build(tree)
+    assert r.returncode != 0
+    assert "docs/sdm/guest_non_register.md" in r.stderr
+    assert "clause ENTRY_GUEST_ACT_HLT_NEEDS_CPL0 has no status" in r.stderr
+    assert "clause ENTRY_GUEST_INTR_STI_NEEDS_IF is not executable but gives no reason" in r.stderr
+    assert "clause ENTRY_GUEST_INTR_STI_NEEDS_IF is marked not executable but rule ENTRY_GUEST_INTR_STI_NEEDS_IF exists" in r.stderr

@@ -72,6 +72,25 @@ class SectionsDirective(SphinxDirective):
         return out
 
 
+class NumberIndexDirective(SphinxDirective):
+    """``{vmx-number-index}``: every section number of every edition, sorted, each leading
+    to its section need (and from there to the clauses that cite it)."""
+
+    def run(self) -> list[nodes.Node]:
+        rows: dict[tuple[str, str], list[str]] = {}
+        for s in SECTIONS.values():
+            for edition, num in s.numbers.items():
+                if num:
+                    rows.setdefault((num[0], s.key), []).append(f"{edition} ({num[1]})")
+        key = lambda r: ([int(x) if x.isdigit() else 0 for x in r[0].split(".")], r[1])  # noqa: E731
+        lines = ["| Number | Editions (confidence) | Section |", "|---|---|---|"]
+        lines += [
+            f"| {n} | {', '.join(rows[n, k])} | {SECTIONS[k].title} ({{need}}`{k}`) |"
+            for n, k in sorted(rows, key=key)
+        ]
+        return self.parse_text_to_nodes("\n".join(lines))
+
+
 class RuleDirective(SphinxDirective):
     """``{vmx-rule} RULE_ID``: the rule's code, and one scenario need per scenario."""
 
@@ -271,6 +290,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("vmx-model", ModelDirective)
     app.add_directive("vmx-witness", WitnessDirective)
     app.add_directive("vmx-coverage", CoverageDirective)
+    app.add_directive("vmx-number-index", NumberIndexDirective)
     app.add_node(coverage_node)
     app.connect("doctree-resolved", _fill_coverage)
     app.connect("env-before-read-docs", _reset)
