@@ -176,8 +176,13 @@ def parse_scenarios(r: Rule) -> Iterator[Scenario]:
         block = doc[m.end() : end]
         examples = tuple(parser.get_examples(inspect.cleandoc("\n" + block) if block.strip() else ""))
         lineno = first_line + doc[: m.start()].count("\n") + 1
+        summary = [m["summary"].strip()]
+        for line in block.split("\n")[1:]:  # the summary runs on to the first blank line
+            if not line.strip() or line.strip().startswith(">>>"):
+                break
+            summary.append(line.strip())
         yield Scenario(
-            m["id"], r.id, m["expect"], m["summary"].strip(), examples, lineno  # type: ignore[arg-type]
+            m["id"], r.id, m["expect"], " ".join(summary), examples, lineno  # type: ignore[arg-type]
         )
 
 
