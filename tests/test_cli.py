@@ -228,3 +228,24 @@ def test_cli_imports_no_sphinx() -> None:
 def test_console_script_help_exits_0() -> None:
     r = subprocess.run([sys.executable, "-m", "vmxkb", "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "usage: vmxkb" in r.stdout
+
+
+def test_review_reads_numbers_in_context_only() -> None:
+    from vmxkb.review import _cited_numbers
+
+    text = "Tested on Linux 6.8.1 and 5.13.2. Per SDM Vol. 3C 27.3.1.5 and 28.7.1, and section 6.8.3."
+    assert _cited_numbers(text) == ["27.3.1.5", "28.7.1", "6.8.3"]
+
+
+def test_cli_reference_page_follows_the_live_parser() -> None:
+    """docs/cli.md renders --help live ({vmx-cli-help}); its prose must still name every
+    command the parser has, and no command it does not have."""
+    import re
+
+    from vmxkb.sphinxext import cli_help_texts
+
+    page = (ROOT / "docs/cli.md").read_text()
+    assert "```{vmx-cli-help}" in page
+    commands = {k.split()[1] for k in cli_help_texts() if " " in k}
+    documented = set(re.findall(r"`vmxkb (\w+)`", page))
+    assert commands == documented, (commands, documented)

@@ -32,9 +32,14 @@ _FILE_RE = re.compile(r"^\+\+\+ (?:b/)?(?P<path>\S+)")
 _HUNK_RE = re.compile(r"^@@ -\d+(?:,\d+)? \+\d+(?:,\d+)? @@ ?(?P<context>.*)$")
 _FUNC_RE = re.compile(r"\b(?P<name>[A-Za-z_]\w*)\s*\(")
 _RULE_ID_RE = re.compile(r"\b(?:ENTRY|POST|BM)_[A-Z0-9]+(?:_[A-Z0-9]+)+\b")
-_SECTION_RE = re.compile(
-    r"(?:\bSDM\b|\b[Ss]ection\b|§)[\s,:]*(?:Vol(?:ume)?\.?\s*\d[A-D]?[\s,:]*)?(?:§\s*)?(?P<num>\d{1,2}(?:\.\d{1,2}){1,4})\b"
-)
+_NUMBER_RE = re.compile(r"(?<![\w.])(?P<num>\d{1,2}(?:\.\d{1,2}){1,4})(?![\w]|\.\d)")
+_CONTEXT_RE = re.compile(r"(?:\bSDM\b|\b[Ss]ections?\b|§|\bVol(?:ume)?\.?\s*\d)")
+#: a bare dotted number counts as an SDM citation when "SDM", "section", "§" or "Vol." is
+#: close before it, or when it is a VMX-chapter number (16 and up) of a known section
+_CONTEXT_CHARS = 80
+_VMX_CHAPTERS_FROM = 16
+
+
 #: a C function definition's first line: starts in column 0 with a type, no ';'
 _DEFINITION_RE = re.compile(r"^(?:static\s+|inline\s+|__always_inline\s+)*[A-Za-z_][\w\s\*]*?[\s\*](?P<name>[a-z_]\w*)\s*\([^;]*$")
 _NOT_FUNCTIONS = frozenset({"if", "for", "while", "switch", "return", "sizeof", "typeof", "defined"})
@@ -117,7 +122,7 @@ def review(text: str, edition: str | None = None) -> dict[str, Any]:
         if not exists:
             problems.append(f"cites unknown rule ID {rid}" + (f" (nearest: {', '.join(nearest)})" if nearest else ""))
     cited_sections = []
-    for num in dict.fromkeys(m["num"] for m in _SECTION_RE.finditer("\n".join(lines))):
+    for num in _cited_numbers("\n".join(lines)):
         hits = find_section_number(num)
         sections = []
         current = False
@@ -145,6 +150,20 @@ def review(text: str, edition: str | None = None) -> dict[str, Any]:
         "cited_sections": cited_sections,
         "problems": problems,
     }
+
+
+def _cited_numbers(text: str) -> list[str]:
+    out: dict[str, None] = {}
+    for m in _NUMBER_RE.finditer(text):
+        num = m["num"]
+        if num.count(".") < 1:
+            continue
+        before = text[max(0, m.start() - _CONTEXT_CHARS) : m.start()]
+        known = bool(find_section_number(num))
+        vmx = int(num.split(".")[0]) >= _VMX_CHAPTERS_FROM and num.count(".") >= 2
+        if _CONTEXT_RE.search(before) or (known and vmx):
+            out.setdefault(num)
+    return list(out)
 
 
 def _title(rid: str) -> str:

@@ -91,6 +91,65 @@ class NumberIndexDirective(SphinxDirective):
         return self.parse_text_to_nodes("\n".join(lines))
 
 
+def cli_help_texts(width: int = 88) -> dict[str, str]:
+    """``vmxkb --help`` and every ``vmxkb COMMAND --help``, as the live parser prints them."""
+    import argparse
+
+    from vmxkb.cli import build_parser
+
+    old = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = str(width)
+    try:
+        parser = build_parser()
+        texts = {"vmxkb": parser.format_help()}
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        for name, p in sub.choices.items():
+            texts[f"vmxkb {name}"] = p.format_help()
+        return texts
+    finally:
+        if old is None:
+            del os.environ["COLUMNS"]
+        else:
+            os.environ["COLUMNS"] = old
+
+
+class CliHelpDirective(SphinxDirective):
+    """``{vmx-cli-help}``: the live ``--help`` of the command line, rendered at build time."""
+
+    def run(self) -> list[nodes.Node]:
+        out: list[nodes.Node] = []
+        for command, text in cli_help_texts().items():
+            out.append(nodes.rubric(command, command))
+            out.append(_literal(text.rstrip(), "text"))
+        return out
+
+
+class RunDirective(SphinxDirective):
+    """``{vmx-run} vmxkb ARGS...``: run the command line at build time and show what it
+    prints (paths are relative to the repository root), so the docs never show stale output."""
+
+    required_arguments = 1
+    final_argument_whitespace = True
+
+    def run(self) -> list[nodes.Node]:
+        import contextlib
+        import io
+        import shlex
+
+        from vmxkb.cli import main
+
+        argv = shlex.split(self.arguments[0])
+        if argv[:1] != ["vmxkb"]:
+            raise self.error("vmx-run runs 'vmxkb ...' only")
+        root = self.env.app.confdir
+        real = [str(os.path.join(root, a)) if os.path.exists(os.path.join(root, a)) else a for a in argv[1:]]
+        buf, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(err):
+            status = main(real)
+        text = f"$ {self.arguments[0]}\n{buf.getvalue()}{err.getvalue()}(exit status {status})"
+        return [_literal(text, "text")]
+
+
 class RuleDirective(SphinxDirective):
     """``{vmx-rule} RULE_ID``: the rule's code, and one scenario need per scenario."""
 
@@ -291,6 +350,8 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("vmx-witness", WitnessDirective)
     app.add_directive("vmx-coverage", CoverageDirective)
     app.add_directive("vmx-number-index", NumberIndexDirective)
+    app.add_directive("vmx-cli-help", CliHelpDirective)
+    app.add_directive("vmx-run", RunDirective)
     app.add_node(coverage_node)
     app.connect("doctree-resolved", _fill_coverage)
     app.connect("env-before-read-docs", _reset)
