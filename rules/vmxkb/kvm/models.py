@@ -46,17 +46,16 @@ from vmxkb.bits import (
     INTR_TYPE_EXT_INTR,
     INTR_TYPE_HARD_EXCEPTION,
     PENDING_DBG_BS,
-    PIN_BASED_VIRTUAL_NMIS,
     RFLAGS_FIXED1,
     RFLAGS_IF,
     RFLAGS_TF,
-    SECONDARY_EXEC_UNRESTRICTED_GUEST,
     intr_info_type,
     intr_info_vector,
     make_intr_info,
 )
+from vmxkb.guests import long_mode
 from vmxkb.sdm.bare_metal import Cpu, Delivery, Run, continue_run, execute, take_event
-from vmxkb.state import EntryState, Vmcs
+from vmxkb.state import EntryState
 from vmxkb.vmentry import DR6_INIT, after_entry, evaluate
 
 Path = Literal["exit", "emulate", "restore"]
@@ -214,23 +213,15 @@ def vmx_enter(v: Vcpu, *, stuff_bs_on_inject: bool, clear_shadow: bool = False) 
     if clear_shadow and intr:
         intr = 0
         note += ", clear the interrupt shadow (vmx_vcpu_run, host single-step)"
-    vmcs = Vmcs(
-        PIN_BASED_VM_EXEC_CONTROL=PIN_BASED_VIRTUAL_NMIS,
-        VM_ENTRY_CONTROLS=0,
+    # Everything KVM does not touch here is a valid 64-bit guest (vmxkb.guests.LONG_MODE):
+    # the models are about these four fields, and every other check must pass.
+    state = long_mode(
         VM_ENTRY_INTR_INFO_FIELD=info,
-        VM_ENTRY_EXCEPTION_ERROR_CODE=0,
-        VM_ENTRY_INSTRUCTION_LEN=0,
-        SECONDARY_VM_EXEC_CONTROL=SECONDARY_EXEC_UNRESTRICTED_GUEST,
-        GUEST_SS_AR_BYTES=0xC093,
         GUEST_INTERRUPTIBILITY_INFO=intr,
-        GUEST_ACTIVITY_STATE=0,
-        GUEST_IA32_DEBUGCTL=0,
-        GUEST_CR0=0x80050033,
-        GUEST_DR7=0x400,
         GUEST_RFLAGS=v.rflags,
         GUEST_PENDING_DBG_EXCEPTIONS=pending,
     )
-    return EntryState(vmcs), dr6, note
+    return state, dr6, note
 
 
 def observe_vmx(s: Situation, state: EntryState, dr6: int, guest_tf: bool | None = None) -> Run:
