@@ -41,7 +41,7 @@ needs_fields = {
         "description": "the clause's section number per edition group, copied from its section",
         "derive_by_type": {"clause": {"kind": "copy", "field": "editions", "over": "sdm"}},
     },
-    "failure": {**_str, "description": "what breaking the clause does: vmfail-control, entry-fail-guest, effect, bare-metal"},
+    "failure": {**_str, "description": "what breaking the clause does: vmfail-control, vmfail-host, entry-fail-guest, effect, bare-metal"},
     "confidence": {**_str, "description": "how sure we are of the clause: high, medium, low"},
     "status": {
         "schema": {"type": "string", "enum": ["executable", "not-executable", "ambiguous"]},

@@ -447,7 +447,7 @@ def _print_explain(d: dict[str, Any]) -> None:
     out(f"\n{d['clause']}\n\nSDM Vol. {d['sdm']['volume']} \"{d['sdm']['title']}\":\n")
     out("".join(f"  {e}: {n or '?'}\n" for e, n in d["sdm"]["numbers"].items()))
     rule = d["rule"]
-    what = {"control": "VMfail, VM-instruction error 7", "guest": "VM-entry failure, exit reason 0x80000021"}.get(rule["phase"] or "", rule["kind"])
+    what = {"control": "VMfail, VM-instruction error 7", "host": "VMfail, VM-instruction error 8", "guest": "VM-entry failure, exit reason 0x80000021"}.get(rule["phase"] or "", rule["kind"])
     out(f"\nrule: {rule['function']} ({what}" + (f", qualification {rule['qualification']}" if rule["qualification"] else "") + ")\n")
     out("scenarios:\n" + "".join(f"  {s['id']} ({s['expect']}): {s['summary']}\n" for s in d["scenarios"]))
     if d["kvm_behaviours"]:

@@ -34,8 +34,10 @@ SCENARIO_ID_RE = re.compile(r"^SCN_[A-Z0-9]+(_[A-Z0-9]+)+$")
 
 Kind = Literal["check", "effect", "bare-metal"]
 #: What a violated check makes the CPU report. ``control``: VMfail with VM-instruction
-#: error 7. ``guest``: VM-entry failure, exit reason 33 with bit 31 set.
-Phase = Literal["control", "guest"]
+#: error 7 (checks on VMX controls). ``host``: VMfail with error 8 (checks on host state,
+#: which include those related to address-space size). ``guest``: VM-entry failure, exit
+#: reason 33 with bit 31 set.
+Phase = Literal["control", "host", "guest"]
 
 
 @dataclass(frozen=True)

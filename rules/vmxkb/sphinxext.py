@@ -167,7 +167,7 @@ class RuleDirective(SphinxDirective):
         body = src.split('"""', 2)[2].lstrip("\n") if src.count('"""') >= 2 else src
         head = src.split("\n", 1)[0] if src.startswith("@") else ""
         sig = next(line for line in src.splitlines() if line.startswith("def "))
-        what = {"control": "VMfail, VM-instruction error 7", "guest": "VM-entry failure, exit reason 0x80000021"}
+        what = {"control": "VMfail, VM-instruction error 7", "host": "VMfail, VM-instruction error 8", "guest": "VM-entry failure, exit reason 0x80000021"}
         kind = what.get(r.phase or "", {"effect": "judges a VM entry as observed", "bare-metal": "judges a bare-metal run"}.get(r.kind, ""))
         qual = f", exit qualification {r.qualification}" if r.qualification else ""
         out.append(_para(f"Executable rule {r.qualname} ({kind}{qual}):"))

@@ -218,6 +218,15 @@ class Capabilities:
     efer_valid: int = 0xD01
     #: FRED (flexible return and event delivery) is supported
     fred: bool = False
+    #: IA32_VMX_TRUE_ENTRY_CTLS (IA32_VMX_ENTRY_CTLS if IA32_VMX_BASIC[55]=0): bits 31:0
+    #: are the allowed 0-settings (a 1 there: the VM-entry control must be 1), bits 63:32
+    #: the allowed 1-settings; the "load ..." bits that the facts above name (cet, pks,
+    #: mpx, rtit, arch_lbr, perf_global_ctrl, fred) follow those facts
+    vmx_entry_ctls: int = 0x0076FFFF000011FB
+    #: IA32_DEBUGCTL bits that may be 1 (LBR, BTF, BUS_LOCK_DETECT, TR, BTS, BTINT, BTS_OFF_OS,
+    #: BTS_OFF_USR, FREEZE_LBRS_ON_PMI, FREEZE_PERFMON_ON_PMI, ENABLE_UNCORE_PMI,
+    #: FREEZE_WHILE_SMM, RTM_DEBUG); the rest is reserved for the "load debug controls" check
+    debugctl_valid: int = 0xFFC7
 
 
 DEFAULT_CAPABILITIES = Capabilities()

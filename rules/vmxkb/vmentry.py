@@ -29,6 +29,7 @@ from vmxkb.bits import (
     VECTORING_TYPES,
     VMX_EXIT_REASONS_FAILED_VMENTRY,
     VMXERR_ENTRY_INVALID_CONTROL_FIELD,
+    VMXERR_ENTRY_INVALID_HOST_STATE_FIELD,
     intr_info_type,
     intr_info_valid,
 )
@@ -103,7 +104,7 @@ def evaluate(state: EntryState, dr6_before: int = DR6_INIT) -> EntryResult:
     violations: list[Violation] = []
     missing: list[tuple[str, tuple[str, ...]]] = []
     first_guest: Rule | None = None
-    control_failed = False
+    control_failed = host_failed = False
     for r in check_rules():
         v = verdict(r.func, state)
         if v.missing:
@@ -112,10 +113,14 @@ def evaluate(state: EntryState, dr6_before: int = DR6_INIT) -> EntryResult:
             violations.extend(v.violations)
             if r.phase == "control":
                 control_failed = True
+            elif r.phase == "host":
+                host_failed = True
             elif first_guest is None:
                 first_guest = r
     if control_failed:
         outcome = Outcome("vmfail", vm_instruction_error=VMXERR_ENTRY_INVALID_CONTROL_FIELD)
+    elif host_failed:
+        outcome = Outcome("vmfail", vm_instruction_error=VMXERR_ENTRY_INVALID_HOST_STATE_FIELD)
     elif first_guest is not None:
         outcome = Outcome(
             "entry-failure",
