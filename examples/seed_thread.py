@@ -1,18 +1,15 @@
 """The May 2026 BS thread, run on the model (CI runs these doctests).
 
-Every field the checks read, as KVM would have them for a 64-bit guest:
+The guest is a complete, valid 64-bit guest (``vmxkb.guests.LONG_MODE``, every VMCS field
+given); each step changes only the fields the thread is about:
 
->>> from vmxkb.state import entry
+>>> from vmxkb.guests import long_mode
 >>> from vmxkb.vmentry import evaluate
->>> base = dict(PIN_BASED_VM_EXEC_CONTROL=0x20, VM_ENTRY_CONTROLS=0, VM_ENTRY_INTR_INFO_FIELD=0,
-...     VM_ENTRY_EXCEPTION_ERROR_CODE=0, VM_ENTRY_INSTRUCTION_LEN=0, SECONDARY_VM_EXEC_CONTROL=0x80,
-...     GUEST_SS_AR_BYTES=0xc093, GUEST_ACTIVITY_STATE=0, GUEST_IA32_DEBUGCTL=0, GUEST_CR0=0x80050033,
-...     GUEST_DR7=0x400)
 
 A vCPU restored inside a MOV-SS shadow with TF=1: the pending single-step (BS) did not
 travel, no #DB is injected, so the entry fails the BS check.
 
->>> r = evaluate(entry(**base, GUEST_RFLAGS=0x102, GUEST_INTERRUPTIBILITY_INFO=2, GUEST_PENDING_DBG_EXCEPTIONS=0))
+>>> r = evaluate(long_mode(GUEST_RFLAGS=0x102, GUEST_INTERRUPTIBILITY_INFO=2, GUEST_PENDING_DBG_EXCEPTIONS=0))
 >>> print(r.outcome)
 VM-entry failure, exit reason 0x80000021, qualification 0
 >>> [v.rule_id for v in r.violations]
@@ -21,7 +18,7 @@ VM-entry failure, exit reason 0x80000021, qualification 0
 On the source host the CPU had saved BS itself; with it the entry succeeds, the MOV-SS
 shadow stays, and the single-step is held until after the next instruction:
 
->>> ok = evaluate(entry(**base, GUEST_RFLAGS=0x102, GUEST_INTERRUPTIBILITY_INFO=2, GUEST_PENDING_DBG_EXCEPTIONS=0x4000))
+>>> ok = evaluate(long_mode(GUEST_RFLAGS=0x102, GUEST_INTERRUPTIBILITY_INFO=2, GUEST_PENDING_DBG_EXCEPTIONS=0x4000))
 >>> print(ok.outcome)
 VM entry succeeds
 >>> ok.after.movss_blocking, hex(ok.after.pending_dbg_held), ok.after.pending_dbg_delivered
@@ -30,7 +27,7 @@ VM entry succeeds
 The v3 patch's case: a #DB injected in that shadow with BS stuffed; the entry succeeds,
 the shadow is dropped and nothing stays pending (the stuffed BS is invisible):
 
->>> inj = evaluate(entry(**{**base, "VM_ENTRY_INTR_INFO_FIELD": 0x80000301}, GUEST_RFLAGS=0x102,
+>>> inj = evaluate(long_mode(VM_ENTRY_INTR_INFO_FIELD=0x80000301, GUEST_RFLAGS=0x102,
 ...     GUEST_INTERRUPTIBILITY_INFO=2, GUEST_PENDING_DBG_EXCEPTIONS=0x4000))
 >>> print(inj.outcome)
 VM entry succeeds
