@@ -42,18 +42,23 @@ from vmxkb.bits import (
     RFLAGS_IF,
     RFLAGS_TF,
     VM_ENTRY_SMM,
+    VMCS_LINK_POINTER_NONE,
+    X86_CR4_FRED,
+    bits,
     intr_info_type,
     intr_info_valid,
     intr_info_vector,
     make_intr_info,
     ss_dpl,
 )
+from vmxkb.guests import long_mode, protected_mode, real_mode
+from vmxkb.predicates import beyond_maxphyaddr
 from vmxkb.registry import Violations, me, rule, verdict
 from vmxkb.state import Capabilities, EntryState, entry
 
 SECTION = "SEC_GUEST_NON_REGISTER"
 
-__all__ = ["entry", "verdict", "make_intr_info", "Capabilities"]
+__all__ = ["entry", "verdict", "make_intr_info", "Capabilities", "long_mode", "protected_mode", "real_mode"]
 
 
 def _injected(s: EntryState) -> int | None:
@@ -655,3 +660,117 @@ def pde_rtm_constraints(s: EntryState) -> Violations:
             r.violation("RTM with MOV-SS blocking", GUEST_PENDING_DBG_EXCEPTIONS=pde, GUEST_INTERRUPTIBILITY_INFO=intr)
         )
     return tuple(out)
+
+
+# --- VMCS link pointer -------------------------------------------------------------------
+# Unless the field is all ones, the SDM checks the pointer itself (alignment, width: the
+# two rules below), then the VMCS it points to (revision identifier and shadow-VMCS
+# indicator in guest memory) and that it is not the current (or, in SMM, the executive)
+# VMCS: those need memory or host state the model does not have (not-executable clauses
+# in docs/sdm/guest_non_register.md). Every one of them fails with exit qualification 4.
+
+#: Exit qualification of a VM-entry failure caused by the VMCS link pointer
+#: (kernel ENTRY_FAIL_VMCS_LINK_PTR).
+ENTRY_FAIL_VMCS_LINK_PTR = 4
+#: Bits 11:0 of a VMCS pointer (a VMCS region is 4-KByte aligned).
+VMCS_PTR_PAGE_OFFSET = bits(11, 0)
+
+
+@rule("ENTRY_GUEST_LINK_PTR_ALIGNED", section=SECTION, phase="guest", qualification=ENTRY_FAIL_VMCS_LINK_PTR)
+def link_ptr_aligned(s: EntryState) -> Violations:
+    """Unless the VMCS link pointer is all ones (FFFFFFFF_FFFFFFFFH: no linked VMCS), its
+    bits 11:0 must be 0. Failure reports exit qualification 4.
+
+    Scenario SCN_LINK_PTR_NONE (passes): the all-ones value every baseline guest uses.
+
+    >>> verdict(link_ptr_aligned, long_mode(VMCS_LINK_POINTER=0xFFFFFFFFFFFFFFFF))
+    passes
+
+    Scenario SCN_LINK_PTR_SHADOW_PAGE (passes): a page-aligned shadow VMCS address.
+
+    >>> verdict(link_ptr_aligned, long_mode(VMCS_LINK_POINTER=0x12345000))
+    passes
+
+    Scenario SCN_LINK_PTR_LOW_HALF_ONLY (fails): only the low 32 bits set to ones, as a
+    32-bit VMM that writes the full encoding but not the high one leaves the field.
+
+    >>> verdict(link_ptr_aligned, long_mode(VMCS_LINK_POINTER=0xFFFFFFFF))
+    fails ENTRY_GUEST_LINK_PTR_ALIGNED: VMCS link pointer is not 4-KByte aligned [VMCS_LINK_POINTER=0xffffffff]
+    """
+    link = s.need1("VMCS_LINK_POINTER")
+    if link == VMCS_LINK_POINTER_NONE or not link & VMCS_PTR_PAGE_OFFSET:
+        return ()
+    return (me(link_ptr_aligned).violation("VMCS link pointer is not 4-KByte aligned", VMCS_LINK_POINTER=link),)
+
+
+@rule(
+    "ENTRY_GUEST_LINK_PTR_WITHIN_MAXPHYADDR",
+    section=SECTION,
+    phase="guest",
+    qualification=ENTRY_FAIL_VMCS_LINK_PTR,
+)
+def link_ptr_within_maxphyaddr(s: EntryState) -> Violations:
+    """Unless the VMCS link pointer is all ones, it may not set any bit at or above the
+    CPU's physical-address width (MAXPHYADDR). Failure reports exit qualification 4.
+
+    Scenario SCN_LINK_PTR_TOP_OF_RAM (passes): the highest page below a 46-bit width.
+
+    >>> verdict(link_ptr_within_maxphyaddr, long_mode(VMCS_LINK_POINTER=0x00003FFFFFFFF000))
+    passes
+
+    Scenario SCN_LINK_PTR_MASKED_ONES (fails): all ones with bits 11:0 cleared, as
+    "-1 & PAGE_MASK" would produce.
+
+    >>> verdict(link_ptr_within_maxphyaddr, long_mode(VMCS_LINK_POINTER=0xFFFFFFFFFFFFF000))
+    fails ENTRY_GUEST_LINK_PTR_WITHIN_MAXPHYADDR: VMCS link pointer sets bits 0xffffc00000000000 beyond MAXPHYADDR 46
+        [VMCS_LINK_POINTER=0xfffffffffffff000]
+    """
+    link = s.need1("VMCS_LINK_POINTER")
+    if link == VMCS_LINK_POINTER_NONE:
+        return ()
+    beyond = beyond_maxphyaddr(link, s.caps)
+    if not beyond:
+        return ()
+    return (
+        me(link_ptr_within_maxphyaddr).violation(
+            f"VMCS link pointer sets bits {beyond:#x} beyond MAXPHYADDR {s.caps.maxphyaddr}", VMCS_LINK_POINTER=link
+        ),
+    )
+
+
+# --- FRED ----------------------------------------------------------------------------------
+
+
+@rule("ENTRY_GUEST_INTR_FRED_STI_NOT_CPL3", section=SECTION, phase="guest")
+def intr_fred_sti_not_cpl3(s: EntryState) -> Violations:
+    """With CR4.FRED = 1 in the guest CR4 field, blocking by STI may not be reported
+    while SS.DPL (the CPL) is 3. Read from Bochs, not yet from an SDM copy (see the
+    clause).
+
+    Scenario SCN_INTR_FRED_STI_RING0 (passes): an STI shadow in a FRED kernel at CPL 0.
+
+    >>> verdict(intr_fred_sti_not_cpl3, long_mode(Capabilities(fred=True), GUEST_CR4=0x1000026E0,
+    ...     GUEST_INTERRUPTIBILITY_INFO=1))
+    passes
+
+    Scenario SCN_INTR_FRED_STI_RING3 (fails): the same shadow at CPL 3.
+
+    >>> verdict(intr_fred_sti_not_cpl3, long_mode(Capabilities(fred=True), GUEST_CR4=0x1000026E0,
+    ...     GUEST_INTERRUPTIBILITY_INFO=1, GUEST_SS_AR_BYTES=0xC0F3))
+    fails ENTRY_GUEST_INTR_FRED_STI_NOT_CPL3: STI blocking at CPL 3 with CR4.FRED=1
+        [GUEST_INTERRUPTIBILITY_INFO=0x1, GUEST_CR4=0x1000026e0, GUEST_SS_AR_BYTES=0xc0f3]
+    """
+    intr = s.need1("GUEST_INTERRUPTIBILITY_INFO")
+    if not intr & GUEST_INTR_STATE_STI:
+        return ()
+    cr4 = s.need1("GUEST_CR4")
+    if not cr4 & X86_CR4_FRED:
+        return ()
+    ar = s.need1("GUEST_SS_AR_BYTES")
+    if ss_dpl(ar) != 3:
+        return ()
+    return (
+        me(intr_fred_sti_not_cpl3).violation(
+            "STI blocking at CPL 3 with CR4.FRED=1", GUEST_INTERRUPTIBILITY_INFO=intr, GUEST_CR4=cr4, GUEST_SS_AR_BYTES=ar
+        ),
+    )
