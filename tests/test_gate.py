@@ -15,6 +15,31 @@ def test_site_builds_without_warnings(tree: Path, build_site) -> None:
     assert "WARNING" not in r.stderr and "ERROR" not in r.stderr
     assert (tree / "_build/html/index.html").exists()
     assert (tree / "_build/html/needs.json").exists()
+    _docs_reader_agrees_with_sphinx(tree)
+
+
+def _docs_reader_agrees_with_sphinx(tree: Path) -> None:
+    """vmxkb.knowledge (what the CLI reads, without Sphinx) sees the same hand-written
+    needs, types, statuses and links as the Sphinx build's needs.json."""
+    import json
+
+    from vmxkb import knowledge
+
+    data = json.loads((tree / "_build/html/needs.json").read_text())
+    built = next(iter(data["versions"].values()))["needs"]
+    parsed = {}
+    for page in sorted((tree / "docs").rglob("*.md")):
+        for n in knowledge.parse_page(page.read_text(), str(page)):
+            parsed[n.id] = n
+    hand = {k: v for k, v in built.items() if v["type"] in knowledge.DOC_TYPES}
+    assert set(parsed) == set(hand)
+    for nid, need in hand.items():
+        assert parsed[nid].type == need["type"], nid
+        assert (parsed[nid].options.get("status") or None) == need.get("status"), nid
+        for link in ("sdm", "touches", "breaks", "affects", "source"):
+            assert sorted(parsed[nid].links(link)) == sorted(need.get(link) or []), (nid, link)
+    clauses = [v for v in hand.values() if v["type"] == "clause"]
+    assert clauses and all(v.get("status") in ("executable", "not-executable", "ambiguous") for v in clauses)
 
 
 def _cut(path: Path, start: str, end: str) -> None:
