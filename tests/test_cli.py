@@ -249,3 +249,64 @@ def test_cli_reference_page_follows_the_live_parser() -> None:
     commands = {k.split()[1] for k in cli_help_texts() if " " in k}
     documented = set(re.findall(r"`vmxkb (\w+)`", page))
     assert commands == documented, (commands, documented)
+
+
+DUMPS = ROOT / "tests/dumps"
+
+
+def test_dmesg_real_dumps_give_their_stated_causes(capsys) -> None:
+    """../shared/dumps, kept in tests/dumps with their sources (SOURCE.md)."""
+    code, out, _ = run(capsys, "check", "--dmesg", "--json", str(DUMPS / "03-kvm-2021-core2duo-ds-es-not-accessed/dump.txt"))
+    data = json.loads(out)
+    assert code == 1 and data["verdict"] == "fails"
+    assert {(v["id"], tuple(v["fields"])) for v in data["violations"]} == {
+        ("ENTRY_GUEST_SEG_DATA_ACCESSED", ("GUEST_DS_AR_BYTES",)), ("ENTRY_GUEST_SEG_DATA_ACCESSED", ("GUEST_ES_AR_BYTES",))}
+    code, out, _ = run(capsys, "check", "--dmesg", "--json", str(DUMPS / "04-kvm-2022-proxmox-smm-sti-blocking-if0/dump.txt"))
+    data = json.loads(out)
+    assert code == 1 and [v["id"] for v in data["violations"]] == ["ENTRY_GUEST_INTR_STI_NEEDS_IF"]
+    assert data["violations"][0]["fields"] == {"GUEST_INTERRUPTIBILITY_INFO": "0x9", "GUEST_RFLAGS": "0x2"}
+    assert data["dump"]["exit_reason"] == "0x80000021"
+    code, out, _ = run(capsys, "check", "--dmesg", str(DUMPS / "16-kvm-2026-coconut-svsm-ci-nested-partial/dump.txt"))
+    assert code == 3 and out.startswith("verdict: incomplete") and "stops before its end" in out
+
+
+def _dump04() -> str:
+    return (DUMPS / "04-kvm-2022-proxmox-smm-sti-blocking-if0/dump.txt").read_text()
+
+
+def test_dmesg_ordinary_exit_is_not_diagnosed(tmp_path: Path, capsys) -> None:
+    f = tmp_path / "exit.txt"
+    f.write_text(_dump04().replace("reason=80000021", "reason=0000001e").replace("hardware error 0x80000021", ""))
+    code, out, _ = run(capsys, "check", "--dmesg", str(f))
+    assert code == 0 and out.startswith("verdict: not an entry failure") and "0x1e" in out
+    assert "ENTRY_GUEST" not in out
+
+
+def test_dmesg_msr_load_failure_is_read_as_such(tmp_path: Path, capsys) -> None:
+    text = _dump04().replace("reason=80000021", "reason=80000022").replace("qualification=0000000000000000", "qualification=0000000000000002")
+    text = text.replace("Interruptibility = 00000009", "Interruptibility = 00000000")
+    f = tmp_path / "msr.txt"
+    f.write_text(text)
+    code, out, _ = run(capsys, "check", "--dmesg", str(f))
+    assert "MSR loading" in out and "entry 2 of the VM-entry MSR-load area" in out
+    assert code == 3  # no guest-state rule explains it: the MSR-load area is not in the dump
+
+
+def test_dmesg_no_dump_is_bad_input(tmp_path: Path, capsys) -> None:
+    f = tmp_path / "mail.txt"
+    f.write_text("Hi all,\n\nmy guest crashed with KVM: entry failed. Any idea?\n")
+    code, out, err = run(capsys, "check", "--dmesg", str(f))
+    assert code == 2 and out == "" and err.count("\n") == 1 and err.startswith("vmxkb: error: ")
+
+
+def test_dmesg_vmfail_is_read_as_a_vmfail(tmp_path: Path, capsys) -> None:
+    text = _dump04().replace("hardware error 0x80000021", "hardware error 0x7").replace(
+        "VMEntry: intr_info=00000000", "VMEntry: intr_info=80000100")
+    f = tmp_path / "vmfail.txt"
+    f.write_text(text)
+    code, out, _ = run(capsys, "check", "--dmesg", "--json", str(f))
+    data = json.loads(out)
+    assert code == 1 and data["dump"]["vm_instruction_error"] == 7
+    assert data["outcome"] == "VMfailValid, VM-instruction error 7"
+    assert "ENTRY_CTRL_INJ_TYPE_VALID" in [v["id"] for v in data["violations"]]
+    assert any("previous VM exit" in n for n in data["notes"])

@@ -268,6 +268,10 @@ def _dump_notes(dump: Any, verdict: str) -> list[str]:
         notes.append(f"the dump records VMfail with VM-instruction error {dump.vm_instruction_error}"
                      + (" (invalid control field: see the ENTRY_CTRL_* rules)" if dump.vm_instruction_error == 7 else ""))
     reason = dump.exit_reason
+    if dump.vm_instruction_error is not None:
+        if reason is not None:
+            notes.append(f"the exit-reason line ({reason:#x}) is the previous VM exit's: a VMfail has no exit")
+        reason = None
     if reason is not None:
         basic = reason & 0xFFFF
         if reason & (1 << 31):
