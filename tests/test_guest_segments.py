@@ -4,11 +4,11 @@ bits, limit/G, type tables, DPL/RPL, canonical widths) falls on the side the SDM
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
 
+from vmxkb.dump import parse_dump
 from vmxkb.registry import REGISTRY, verdict
 from vmxkb.sdm import rules_of, scenario_problems
 from vmxkb.sdm import guest_segments as gs
@@ -18,7 +18,7 @@ from vmxkb.guests import long_mode, protected_mode, real_mode
 AREA = "guest_segments"
 RULES = rules_of(AREA)
 UG_OFF = 0x76B  # the guests' secondary controls without "unrestricted guest"
-DUMP_03 = Path(__file__).resolve().parents[2] / "shared/dumps/03-kvm-2021-core2duo-ds-es-not-accessed/dump.txt"
+DUMP_03 = Path(__file__).resolve().parent / "dumps/03-kvm-2021-core2duo-ds-es-not-accessed/dump.txt"
 #: a 32-bit guest with a usable LDTR, so that LDTR's checks have something to look at
 WITH_LDTR = dict(GUEST_LDTR_SELECTOR=0x28, GUEST_LDTR_BASE=0xC0004000, GUEST_LDTR_LIMIT=0xFFF, GUEST_LDTR_AR_BYTES=0x82)
 
@@ -64,60 +64,10 @@ def test_the_guests_without_unrestricted_guest_still_pass_where_they_can() -> No
 
 # --- dump 03: the real failure this area has to explain ------------------------------------
 
-_SEG_LINE = re.compile(
-    r"^(CS|SS|DS|ES|FS|GS|LDTR|TR):\s+sel=0x([0-9a-f]+),\s*attr=0x([0-9a-f]+),"
-    r"\s*limit=0x([0-9a-f]+),\s*base=0x([0-9a-f]+)",
-    re.I,
-)
-_VALUES = {
-    r"CR0: actual=0x([0-9a-f]+)": "GUEST_CR0",
-    r"CR4: actual=0x([0-9a-f]+)": "GUEST_CR4",
-    r"RFLAGS=0x([0-9a-f]+)": "GUEST_RFLAGS",
-    r"CPUBased=(?:0x)?([0-9a-f]+)": "CPU_BASED_VM_EXEC_CONTROL",
-    r"SecondaryExec=(?:0x)?([0-9a-f]+)": "SECONDARY_VM_EXEC_CONTROL",
-    r"EntryControls=(?:0x)?([0-9a-f]+)": "VM_ENTRY_CONTROLS",
-}
-
-
-def parse_guest_segments(text: str) -> dict[str, int]:
-    """The fields this area reads, from a kvm_intel dump_vmcs() paste (dmesg timestamps,
-    mail soft-wraps). Only the guest-state part: the host part repeats some names."""
-    lines: list[str] = []
-    for raw in text.splitlines():
-        line = re.sub(r"^\[\s*[\d.]+\]\s?", "", raw)
-        if lines and lines[-1].endswith(" "):
-            lines[-1] += line
-        else:
-            lines.append(line)
-    fields: dict[str, int] = {}
-    section = "guest"
-    for line in lines:
-        if "Host State" in line:
-            section = "host"
-        elif "Control State" in line:
-            section = "control"
-        m = _SEG_LINE.match(line.strip())
-        if m and section == "guest":
-            reg, sel, ar, limit, base = m.groups()
-            fields |= {
-                f"GUEST_{reg}_SELECTOR": int(sel, 16),
-                f"GUEST_{reg}_AR_BYTES": int(ar, 16),
-                f"GUEST_{reg}_LIMIT": int(limit, 16),
-                f"GUEST_{reg}_BASE": int(base, 16),
-            }
-            continue
-        for pattern, name in _VALUES.items():
-            hit = re.search(pattern, line, re.I)
-            if hit and (section == "guest") == name.startswith("GUEST_"):
-                fields.setdefault(name, int(hit.group(1), 16))
-    return fields
-
-
 @pytest.fixture(scope="module")
 def dump03():
-    if not DUMP_03.exists():
-        pytest.skip(f"{DUMP_03} is not available")
-    fields = parse_guest_segments(DUMP_03.read_text())
+    """The real dump, kept in tests/dumps (source: tests/dumps/SOURCE.md), read by vmxkb.dump."""
+    fields = dict(parse_dump(DUMP_03.read_text()).fields)
     assert set(fields) <= set(FIELDS)
     return entry(**fields)
 
