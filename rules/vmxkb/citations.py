@@ -100,7 +100,7 @@ SECTIONS: Mapping[str, Section] = {
             "SEC_GUEST_CONTROL_REGS",
             "3C",
             "Checks on Guest Control Registers, Debug Registers, and MSRs",
-            _numbers("22.3.1.1i", "23.3.1.1i", "26.3.1.1i", "26.3.1.1i", "27.3.1.1i", "28.3.1.1i", "29.3.1.1i"),
+            _numbers("22.3.1.1v", "23.3.1.1i", "26.3.1.1c", "26.3.1.1i", "27.3.1.1c", "28.3.1.1i", "29.3.1.1i"),
         ),
         Section(
             "SEC_GUEST_SEGMENTS",
