@@ -310,3 +310,12 @@ def test_dmesg_vmfail_is_read_as_a_vmfail(tmp_path: Path, capsys) -> None:
     assert data["outcome"] == "VMfailValid, VM-instruction error 7"
     assert "ENTRY_CTRL_INJ_TYPE_VALID" in [v["id"] for v in data["violations"]]
     assert any("previous VM exit" in n for n in data["notes"])
+
+
+def test_cite_accepts_a_section_number_of_any_edition(capsys) -> None:
+    code, out, _ = run(capsys, "cite", "26.3.1.5")
+    assert code == 0 and out == 'SDM Vol. 3C §29.3.1.5 (E6, c) "Checks on Guest Non-Register State"; 26.3.1.5 in E3a/E3b\n'
+    code, out, _ = run(capsys, "cite", "26.3.1.5", "--edition", "E3a")
+    assert out == 'SDM Vol. 3C §26.3.1.5 (E3a, v) "Checks on Guest Non-Register State"\n'
+    code, _, err = run(capsys, "cite", "77.7")
+    assert code == 2 and "not a section number" in err

@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--json", action="store_true", help="print JSON (schema vmxkb.explain/1)")
 
     cite = sub.add_parser("cite", help="one line to paste into a review mail")
-    cite.add_argument("id", help="a rule ID")
+    cite.add_argument("id", help="a rule ID, or an SDM section number of any edition")
     cite.add_argument("--edition", choices=editions, help="SDM edition group (default: current)")
     cite.add_argument("--json", action="store_true", help="print JSON (schema vmxkb.cite/1)")
 
@@ -400,6 +400,20 @@ def cite_line(rule_id: str, edition: str | None = None) -> str:
 
 
 def cmd_cite(args: argparse.Namespace) -> int:
+    if args.id.strip().lstrip("§")[:1].isdigit():  # a section number of any edition
+        from vmxkb.citations import CURRENT_EDITION, SECTIONS
+
+        data = section_clauses(args.id)
+        if data is None:
+            raise InputError(f"{args.id.strip()!r} is not a section number of any SDM edition known here")
+        edition = args.edition or CURRENT_EDITION
+        lines = []
+        for s in data["sections"]:
+            was = f"; {data['number']} in {'/'.join(s['editions'])}" if edition not in s["editions"] else ""
+            lines.append(SECTIONS[s["key"]].cite(edition) + was)
+        _emit({"schema": f"vmxkb.cite/{SCHEMA_VERSION}", "number": data["number"], "lines": lines,
+               "sections": data["sections"]}, args.json, lambda r: sys.stdout.write("".join(x + "\n" for x in r["lines"])))
+        return EXIT_OK
     rid = _resolve(args.id)
     line = cite_line(rid, args.edition)
     _emit({"schema": f"vmxkb.cite/{SCHEMA_VERSION}", "id": rid, "line": line, "sdm": _sdm(rid, args.edition),
