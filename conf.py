@@ -1,17 +1,25 @@
 """Sphinx configuration for the vmxkb site (the repository root is the source dir;
 the pages live under docs/). Build with ``make html``; the gate runs in every build."""
 
+import os
+
 project = "vmxkb"
 author = "vmxkb developers"
 copyright = "2026, vmxkb developers"
 root_doc = "index"  # docs/index.md: the Makefile builds with -c . docs
-extensions = ["myst_parser", "sphinx_needs", "vmxkb.sphinxext"]
+extensions = ["myst_parser", "sphinx_needs", "sphinx.ext.graphviz", "sphinx_copybutton", "vmxkb.sphinxext"]
 source_suffix = {".md": "markdown"}
 # Only docs/ is content; everything else at the root is code, data or build output.
 exclude_patterns = ["_build", "**/.ipynb_checkpoints"]
 myst_enable_extensions = ["colon_fence", "deflist"]
 myst_heading_anchors = 3
 html_theme = "furo"
+# Where the site is published; permalinks (/id/<ID>.html) and `vmxkb cite` use it. A local
+# build leaves it empty: links are then relative to _build/html.
+html_baseurl = os.environ.get("VMXKB_BASE_URL", "")
+copybutton_prompt_text = r"\$ |>>> |\.\.\. "
+copybutton_prompt_is_regexp = True
+graphviz_output_format = "svg"
 html_title = "vmxkb: Intel SDM VMX rules, executable"
 pygments_style = "default"
 nitpicky = False
@@ -23,6 +31,11 @@ needs_id_regex = r"^(SEC|ENTRY|POST|BM|SCN|KVM|DEV|PATCH)_[A-Z0-9]+(_[A-Z0-9]+)*
 needs_build_json = True
 needs_reproducible_json = True
 needs_table_style = "table"
+needs_role_need_template = "{{ id }}"  # {need}`ID` renders as the ID a reviewer cites
+needs_flow_engine = "graphviz"
+needs_flow_show_links = True
+# needflow diagrams need Graphviz's `dot`: vmxkb.sphinxext stops the build with a plain
+# message when it is missing (`make html` installs it when it can).
 needs_types = [
     {"directive": "section", "title": "SDM section", "prefix": "SEC_", "color": "#DDDDDD"},
     {"directive": "clause", "title": "SDM clause (executable rule)", "prefix": "ENTRY_", "color": "#BFD8D2"},

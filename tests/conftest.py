@@ -20,11 +20,9 @@ def build(tree: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.fixture
-def tree(tmp_path: Path) -> Path:
-    """A copy of the repository's sources to break."""
-    dst = tmp_path / "repo"
-    for name in ("conf.py", "docs", "rules"):
+def copy_tree(dst: Path) -> Path:
+    """Copy the sources a build needs into ``dst``."""
+    for name in ("conf.py", "docs", "rules", "examples"):
         src = ROOT / name
         if src.is_dir():
             shutil.copytree(src, dst / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
@@ -32,6 +30,19 @@ def tree(tmp_path: Path) -> Path:
             dst.mkdir(parents=True, exist_ok=True)
             shutil.copy(src, dst / name)
     return dst
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    """A copy of the repository's sources to break."""
+    return copy_tree(tmp_path / "repo")
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """One clean build of an unmodified copy, shared by the tests that only read it."""
+    dst = copy_tree(tmp_path_factory.mktemp("site") / "repo")
+    return dst, build(dst)
 
 
 @pytest.fixture

@@ -35,7 +35,7 @@ def test_check_fails_naming_rule_fields_section_and_page(capsys) -> None:
     assert "ENTRY_GUEST_PDE_BS_REQUIRED_TF" in out
     assert "GUEST_PENDING_DBG_EXCEPTIONS=0x0" in out and "GUEST_RFLAGS=0x302" in out
     assert "§29.3.1.5 (E6, c)" in out
-    assert "sdm/guest_non_register.html#ENTRY_GUEST_PDE_BS_REQUIRED_TF" in out
+    assert "_build/html/id/ENTRY_GUEST_PDE_BS_REQUIRED_TF.html" in out
 
 
 def test_check_edition_changes_the_section_number(capsys) -> None:
@@ -319,3 +319,12 @@ def test_cite_accepts_a_section_number_of_any_edition(capsys) -> None:
     assert out == 'SDM Vol. 3C §26.3.1.5 (E3a, v) "Checks on Guest Non-Register State"\n'
     code, _, err = run(capsys, "cite", "77.7")
     assert code == 2 and "not a section number" in err
+
+
+def test_cite_prints_the_permalink_under_the_configured_base(capsys, monkeypatch) -> None:
+    monkeypatch.setenv("VMXKB_BASE_URL", "https://vmxkb.example.org/")
+    code, out, _ = run(capsys, "cite", "ENTRY_GUEST_INTR_STI_NEEDS_IF")
+    assert out.rstrip().endswith("<https://vmxkb.example.org/id/ENTRY_GUEST_INTR_STI_NEEDS_IF.html>")
+    monkeypatch.delenv("VMXKB_BASE_URL")
+    code, out, _ = run(capsys, "cite", "ENTRY_GUEST_INTR_STI_NEEDS_IF")
+    assert out.rstrip().endswith("<_build/html/id/ENTRY_GUEST_INTR_STI_NEEDS_IF.html>")

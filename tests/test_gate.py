@@ -8,9 +8,8 @@ from pathlib import Path
 
 
 
-def test_site_builds_without_warnings(tree: Path, build_site) -> None:
-    build = build_site
-    r = build(tree)
+def test_site_builds_without_warnings(site) -> None:
+    tree, r = site
     assert r.returncode == 0, r.stderr
     assert "WARNING" not in r.stderr and "ERROR" not in r.stderr
     assert (tree / "_build/html/index.html").exists()

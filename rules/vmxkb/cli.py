@@ -203,10 +203,10 @@ def _sdm(rule_id: str, edition: str | None) -> dict[str, Any]:
 
 
 def page_of(rule_id: str) -> str:
-    """Where a rule's clause is rendered in the site (relative to the site root)."""
-    from vmxkb.registry import REGISTRY
+    """The rule's permalink (``<base>/id/<ID>.html``, see :mod:`vmxkb.links`)."""
+    from vmxkb.links import permalink
 
-    return f"sdm/{REGISTRY[rule_id].area}.html#{rule_id}"
+    return permalink(rule_id)
 
 
 def title_of(rule_id: str) -> str:

@@ -35,6 +35,7 @@ from vmxkb.registry import REGISTRY
 from vmxkb.sdm import load_all
 
 LOGGER = logging.getLogger("vmxkb")
+from vmxkb.links import PERMALINK_DIR  # noqa: E402  (<site>/id/<NEED_ID>.html)
 
 
 def _literal(code: str, language: str = "python") -> nodes.literal_block:
@@ -85,7 +86,7 @@ class NumberIndexDirective(SphinxDirective):
         key = lambda r: ([int(x) if x.isdigit() else 0 for x in r[0].split(".")], r[1])  # noqa: E731
         lines = ["| Number | Editions (confidence) | Section |", "|---|---|---|"]
         lines += [
-            f"| {n} | {', '.join(rows[n, k])} | {SECTIONS[k].title} ({{need}}`{k}`) |"
+            f"| {n} | {', '.join(rows[n, k])} | {SECTIONS[k].title} ({{need}}`{k} <{k}>`) |"
             for n, k in sorted(rows, key=key)
         ]
         return self.parse_text_to_nodes("\n".join(lines))
@@ -146,8 +147,40 @@ class RunDirective(SphinxDirective):
         buf, err = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(err):
             status = main(real)
+        if status == 2:  # bad input: the page would show an error instead of the output
+            raise self.error(f"vmx-run: {self.arguments[0]!r} failed: {err.getvalue().strip()}")
         text = f"$ {self.arguments[0]}\n{buf.getvalue()}{err.getvalue()}(exit status {status})"
         return [_literal(text, "text")]
+
+
+class EditionDirective(SphinxDirective):
+    """``{vmx-edition} E3b``: every section's number in one edition group, what it was in
+    the group before and what it is now, with the rules citing it."""
+
+    required_arguments = 1
+
+    def run(self) -> list[nodes.Node]:
+        from vmxkb.citations import CURRENT_EDITION, EDITIONS
+
+        key = self.arguments[0]
+        if key not in EDITIONS:
+            raise self.error(f"unknown edition group {key!r} (known: {', '.join(EDITIONS)})")
+        order = list(EDITIONS)
+        prev = order[order.index(key) - 1] if order.index(key) else None
+
+        def cell(num: Any) -> str:
+            return f"{num[0]} ({num[1]})" if num else "?"
+
+        lines = [
+            f"| Section | {key} | {'before (' + prev + ')' if prev else 'before'} | now ({CURRENT_EDITION}) | moved | rules |",
+            "|---|---|---|---|---|---|",
+        ]
+        for s in SECTIONS.values():
+            here, before, now = s.numbers[key], s.numbers[prev] if prev else None, s.numbers[CURRENT_EDITION]
+            moved = "yes" if prev and here and before and here[0] != before[0] else ("first group" if not prev else "no" if here and before else "?")
+            rules = sum(1 for r in REGISTRY.values() if r.section == s.key)
+            lines.append(f"| {s.title} ({{need}}`{s.key} <{s.key}>`) | {cell(here)} | {cell(before)} | {cell(now)} | {moved} | {rules} |")
+        return self.parse_text_to_nodes("\n".join(lines))
 
 
 class RuleDirective(SphinxDirective):
@@ -296,6 +329,53 @@ def _fill_coverage(app: Sphinx, doctree: nodes.document, docname: str) -> None:
         node.replace_self(_table(["area", *cols, "clauses"], rows))
 
 
+def _register_ids(app: Sphinx, env: BuildEnvironment) -> list[str]:
+    """Every need ID becomes an object other Sphinx projects can link through intersphinx
+    (``objects.inv``): ``std:vmxid`` under its ID, and ``std:label`` under its lower-cased
+    ID (which any project's ``:ref:`` can use with no configuration)."""
+    std = env.get_domain("std")
+    for nid, need in SphinxNeedsData(env).get_needs_view().items():
+        docname = need.get("docname")
+        if not docname:
+            continue
+        std.objects["vmxid", nid] = (docname, nid)  # type: ignore[attr-defined]
+        title = f"{nid}: {need['title']}"
+        std.labels[nid.lower()] = (docname, nid, title)  # type: ignore[attr-defined]
+        std.anonlabels[nid.lower()] = (docname, nid)  # type: ignore[attr-defined]
+    return []
+
+
+def _write_permalinks(app: Sphinx, exc: Exception | None) -> None:
+    """``id/<ID>.html`` for every need: a page that never moves, pointing at wherever the
+    need is rendered now (the pages may be reorganised; these URLs stay)."""
+    if exc is not None or app.builder.name not in ("html", "dirhtml"):
+        return
+    import html as _html
+
+    outdir = os.path.join(app.outdir, PERMALINK_DIR)
+    os.makedirs(outdir, exist_ok=True)
+    for nid, need in sorted(SphinxNeedsData(app.env).get_needs_view().items()):
+        docname = need.get("docname")
+        if not docname:
+            continue
+        target = "../" + app.builder.get_target_uri(docname) + "#" + nid
+        title = _html.escape(f"{nid}: {need['title']}")
+        page = (
+            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+            f"<title>{title}</title>\n<link rel=\"canonical\" href=\"{target}\">\n"
+            f"<meta http-equiv=\"refresh\" content=\"0; url={target}\">\n</head>\n"
+            f"<body><p><a href=\"{target}\">{title}</a></p></body></html>\n"
+        )
+        path = os.path.join(outdir, f"{nid}.html")
+        old = None
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as f:
+                old = f.read()
+        if old != page:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(page)
+
+
 def _collect_references(app: Sphinx, doctree: nodes.document) -> None:
     env = app.env
     refs = env.vmxkb_refs.setdefault(env.docname, [])  # type: ignore[attr-defined]
@@ -343,6 +423,15 @@ def _run_gate(app: Sphinx, exc: Exception | None) -> None:
 
 
 def setup(app: Sphinx) -> dict[str, Any]:
+    import shutil
+
+    from sphinx.errors import ExtensionError
+
+    if shutil.which("dot") is None:
+        raise ExtensionError(
+            "Graphviz 'dot' is not installed; the needflow diagrams need it "
+            "(Debian/Ubuntu: apt-get install graphviz; `make html` installs it when it can)"
+        )
     load_all()
     app.add_directive("vmx-sections", SectionsDirective)
     app.add_directive("vmx-rule", RuleDirective)
@@ -352,11 +441,15 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("vmx-number-index", NumberIndexDirective)
     app.add_directive("vmx-cli-help", CliHelpDirective)
     app.add_directive("vmx-run", RunDirective)
+    app.add_directive("vmx-edition", EditionDirective)
     app.add_node(coverage_node)
     app.connect("doctree-resolved", _fill_coverage)
     app.connect("env-before-read-docs", _reset)
     app.connect("env-get-outdated", _outdated)
     app.connect("doctree-read", _collect_references)
     app.connect("build-finished", _run_gate, priority=100)
+    app.connect("build-finished", _write_permalinks, priority=200)
+    app.add_object_type("vmxid", "vmxid", objname="vmxkb need ID")
+    app.connect("env-updated", _register_ids)
     return {"version": "1", "parallel_read_safe": False, "parallel_write_safe": True, "env_version": 1}
 
