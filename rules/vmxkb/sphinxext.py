@@ -334,7 +334,9 @@ def _register_ids(app: Sphinx, env: BuildEnvironment) -> list[str]:
     (``objects.inv``): ``std:vmxid`` under its ID, and ``std:label`` under its lower-cased
     ID (which any project's ``:ref:`` can use with no configuration)."""
     std = env.get_domain("std")
-    for nid, need in SphinxNeedsData(env).get_needs_view().items():
+    # get_needs_mutable(): the view would freeze the needs before the environment is
+    # pickled, and the next incremental build could not purge them
+    for nid, need in SphinxNeedsData(env).get_needs_mutable().items():
         docname = need.get("docname")
         if not docname:
             continue
