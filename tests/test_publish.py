@@ -60,3 +60,29 @@ def test_hosting_config_builds_what_make_html_builds() -> None:
     html = re.search(r"^html:.*\n\t\$\(BIN\)/sphinx-build \$\(SPHINXOPTS\) (.+) _build/html$", make, re.MULTILINE)[1]
     assert f"python -m sphinx {opts} {html} \"${{READTHEDOCS_OUTPUT}}/html\"" in rtd
     assert "- graphviz" in rtd and "'.[docs]'" in rtd
+
+
+def _search_index(out: Path) -> dict:
+    text = (out / "searchindex.js").read_text()
+    return json.loads(text[text.index("(") + 1 : text.rindex(")")])
+
+
+def test_search_index_finds_ids_fields_and_section_numbers_of_any_edition(site) -> None:
+    tree, _ = site
+    out = tree / "_build/html"
+    index = _search_index(out)
+    docs = index["docnames"]
+
+    def pages(term: str) -> set[str]:
+        found = set()
+        for table in ("terms", "titleterms"):  # body words and heading words
+            hits = index[table].get(term, [])
+            found |= {docs[i] for i in ([hits] if isinstance(hits, int) else hits)}
+        return found
+
+    assert "sdm/guest_non_register" in pages("entry_guest_pde_bs_required_tf")
+    assert "sdm/guest_non_register" in pages("guest_pending_dbg_except")  # stemmed field name
+    for number in ("22.3.1.5", "26.3.1.5", "29.3.1.5"):  # E1, E3a/E3b, E6 numbers of one section
+        assert {"sdm/guest_non_register", "editions"} <= pages("sdm_" + number.replace(".", "_")), number
+    js = (out / "_static/vmxkb-search.js").read_text()
+    assert 'replace(/\\./g, "_")' in js and "vmxkb-search.js" in (out / "search.html").read_text()

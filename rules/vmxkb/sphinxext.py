@@ -44,6 +44,20 @@ def _literal(code: str, language: str = "python") -> nodes.literal_block:
     return block
 
 
+def search_key(number: str) -> str:
+    """The search-index word for an SDM section number: Sphinx's search drops numbers, so
+    ``26.3.1.5`` is indexed as ``sdm_26_3_1_5`` (``_static/vmxkb-search.js`` rewrites a
+    query typed as a dotted number into this word)."""
+    return "sdm_" + number.replace(".", "_")
+
+
+def _search_keys(section_key: str) -> nodes.inline:
+    """Hidden words that make a section's numbers, in every edition, findable by search."""
+    numbers = sorted({n[0] for n in SECTIONS[section_key].numbers.values() if n})
+    text = " ".join(search_key(n) for n in numbers)
+    return nodes.inline(text, text, classes=["vmx-search-keys"])
+
+
 def _para(text: str) -> nodes.paragraph:
     return nodes.paragraph(text, text)
 
@@ -70,6 +84,7 @@ class SectionsDirective(SphinxDirective):
                 editions=s.as_field(),
                 sdm_volume=s.volume,
             )
+            out.append(nodes.paragraph("", "", _search_keys(s.key)))
         return out
 
 
@@ -204,6 +219,7 @@ class RuleDirective(SphinxDirective):
         kind = what.get(r.phase or "", {"effect": "judges a VM entry as observed", "bare-metal": "judges a bare-metal run"}.get(r.kind, ""))
         qual = f", exit qualification {r.qualification}" if r.qualification else ""
         out.append(_para(f"Executable rule {r.qualname} ({kind}{qual}):"))
+        out[-1] += _search_keys(r.section)
         out.append(_literal("\n".join(x for x in (head, sig, "    ...", body.rstrip()) if x)))
         for s in r.scenarios:
             out += add_need(
@@ -435,6 +451,10 @@ def setup(app: Sphinx) -> dict[str, Any]:
             "(Debian/Ubuntu: apt-get install graphviz; `make html` installs it when it can)"
         )
     load_all()
+    static = os.path.join(os.path.dirname(__file__), "_static")
+    app.connect("builder-inited", lambda a: a.config.html_static_path.append(static) if a.builder.format == "html" else None)
+    app.add_js_file("vmxkb-search.js", priority=100)
+    app.add_css_file("vmxkb.css")
     app.add_directive("vmx-sections", SectionsDirective)
     app.add_directive("vmx-rule", RuleDirective)
     app.add_directive("vmx-model", ModelDirective)
