@@ -9,6 +9,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# A Sphinx project built by test_publish.py, not test code: its conf.py needs the built
+# site's objects.inv and must not be imported by --doctest-modules.
+collect_ignore = ["intersphinx_project"]
+
 
 def build(tree: Path) -> subprocess.CompletedProcess[str]:
     """Build the site of ``tree`` the way `make html` does, importing ``tree``'s rules."""
