@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from vmxkb.citations import SECTIONS
+from vmxkb.citations import EDITIONS, SECTIONS
 from vmxkb.kvm.explore import explore_all
 from vmxkb.kvm.models import BEHAVIOURS
 from vmxkb.registry import REGISTRY, run_scenario
@@ -164,4 +164,19 @@ def check(needs: Mapping[str, Need], references: Iterable[tuple[str, str, int | 
     for key in SECTIONS:
         if key not in by_type.get("section", {}):
             problems.append(Problem(f"SDM section {key} has no section need", "docs/editions.md"))
+    # every per-edition number is for a known edition group (vmxkb.citations.EDITIONS)
+    for sid, need in by_type.get("section", {}).items():
+        for edition in _unknown_editions(need.get("editions")):
+            problems.append(Problem(f"section {sid} has a number for unknown edition {edition}", "rules/vmxkb/citations.py"))
+    for cid, need in clauses.items():
+        for edition in _unknown_editions(need.get("sdm_sections")):
+            problems.append(
+                Problem(f"clause {cid} has a section number for unknown edition {edition} (from {', '.join(need.get('sdm') or [])})",
+                        _file(need), need.get("lineno"))
+            )
     return problems
+
+
+def _unknown_editions(numbers: Iterable[str] | None) -> list[str]:
+    """The edition keys of ``EDITION:NUMBER:MARK`` strings that are not edition groups."""
+    return sorted({str(n).split(":", 1)[0] for n in numbers or ()} - set(EDITIONS))

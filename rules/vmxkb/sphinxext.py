@@ -160,8 +160,11 @@ class RunDirective(SphinxDirective):
         root = self.env.app.confdir
         real = [str(os.path.join(root, a)) if os.path.exists(os.path.join(root, a)) else a for a in argv[1:]]
         buf, err = io.StringIO(), io.StringIO()
-        with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(err):
-            status = main(real)
+        try:
+            with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(err):
+                status = main(real)
+        except Exception as exc:  # report it on this page and let the gate run, never a traceback
+            raise self.error(f"vmx-run: {self.arguments[0]!r} raised {type(exc).__name__}: {exc}") from None
         if status == 2:  # bad input: the page would show an error instead of the output
             raise self.error(f"vmx-run: {self.arguments[0]!r} failed: {err.getvalue().strip()}")
         text = f"$ {self.arguments[0]}\n{buf.getvalue()}{err.getvalue()}(exit status {status})"
@@ -221,7 +224,10 @@ class RuleDirective(SphinxDirective):
         out.append(_para(f"Executable rule {r.qualname} ({kind}{qual}):"))
         out[-1] += _search_keys(r.section)
         out.append(_literal("\n".join(x for x in (head, sig, "    ...", body.rstrip()) if x)))
+        existing = SphinxNeedsData(self.env).get_needs_mutable()
         for s in r.scenarios:
+            if s.id in existing:  # a scenario ID used twice: the gate reports it, naming the rule's file
+                continue
             out += add_need(
                 self.env.app,
                 self.state,
@@ -440,6 +446,33 @@ def _run_gate(app: Sphinx, exc: Exception | None) -> None:
         )
 
 
+def _drop_timing_report(app: Sphinx, exc: Exception | None) -> None:
+    """Remove sphinx-needs' ``schema_violations.json`` from the site.
+
+    sphinx-needs 9.1 writes it on every build with the validation's duration and rate in it,
+    so no two builds publish the same bytes. vmxkb configures no schemas (a violation would be
+    a warning, fatal under -W): the file carries nothing but that timing.
+    """
+    if exc is None:
+        path = os.path.join(app.outdir, "schema_violations.json")
+        if os.path.exists(path):
+            os.remove(path)
+
+
+def _stable_container_ids(app: Sphinx, doctree: nodes.document, docname: str) -> None:
+    """Number sphinx-needs' need containers in page order instead of by uuid4.
+
+    sphinx-needs 9.1 gives every rendered need a container id ``SNCB-`` + 8 random hex digits
+    (``layout.build_need_repr``), so two builds of the same sources differ on every page.
+    Its collapse script only needs the ``SNCB-`` prefix and uniqueness within the page.
+    """
+    count = 0
+    for node in doctree.findall(nodes.container):
+        if "need_container" in node["classes"] and any(i.startswith("SNCB-") for i in node["ids"]):
+            count += 1
+            node["ids"] = [f"SNCB-{count:04d}" if i.startswith("SNCB-") else i for i in node["ids"]]
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     import shutil
 
@@ -466,11 +499,13 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("vmx-edition", EditionDirective)
     app.add_node(coverage_node)
     app.connect("doctree-resolved", _fill_coverage)
+    app.connect("doctree-resolved", _stable_container_ids, priority=900)
     app.connect("env-before-read-docs", _reset)
     app.connect("env-get-outdated", _outdated)
     app.connect("doctree-read", _collect_references)
     app.connect("build-finished", _run_gate, priority=100)
     app.connect("build-finished", _write_permalinks, priority=200)
+    app.connect("build-finished", _drop_timing_report, priority=300)
     app.add_object_type("vmxid", "vmxid", objname="vmxkb need ID")
     app.connect("env-updated", _register_ids)
     return {"version": "1", "parallel_read_safe": False, "parallel_write_safe": True, "env_version": 1}
