@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.vmxkb-installed
 SPHINXOPTS ?= -W --keep-going -q
 
-.PHONY: html test clean graphviz serve
+.PHONY: html test clean graphviz serve breakages bench
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,16 @@ html: $(STAMP) graphviz
 
 test: $(STAMP) graphviz
 	$(BIN)/python -m pytest
+
+# Every generated gate breakage (tests/breakages.py), each in a clean and an incremental
+# build, on 2 trees in parallel; `make test` runs a sample of one. BREAKAGE_ARGS=--limit 100 etc.
+breakages: $(STAMP) graphviz
+	$(BIN)/python tests/breakages.py -j 2 $(BREAKAGE_ARGS)
+
+# Speed, side by side with its references (bench/run.py); writes bench/latest.json and
+# bench/latest.md, which docs/bench.md shows. BENCH_ARGS='--runs 5' etc.
+bench: $(STAMP) graphviz
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 # Live preview: rebuild on change and serve on http://127.0.0.1:8000/
 serve: $(STAMP) graphviz

@@ -175,11 +175,12 @@ def _load(kind: str, text: str) -> Any:
 
 
 def load_caps(profile: str | None):  # -> Capabilities
-    from vmxkb.profile import ProfileError, load_profile
     from vmxkb.state import DEFAULT_CAPABILITIES
 
     if profile is None:
         return DEFAULT_CAPABILITIES
+    from vmxkb.profile import ProfileError, load_profile  # TOML only when a profile is named
+
     try:
         return load_profile(profile)
     except ProfileError as exc:
@@ -214,7 +215,7 @@ def title_of(rule_id: str) -> str:
     from vmxkb import knowledge
     from vmxkb.registry import REGISTRY
 
-    need = knowledge.load().get(rule_id)
+    need = knowledge.page(f"docs/sdm/{REGISTRY[rule_id].area}.md").get(rule_id) or knowledge.load().get(rule_id)
     return need.title if need else REGISTRY[rule_id].summary
 
 

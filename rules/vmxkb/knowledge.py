@@ -88,6 +88,17 @@ def load() -> Mapping[str, DocNeed]:
     return needs
 
 
+@cache
+def page(rel: str) -> Mapping[str, DocNeed]:
+    """The hand-written needs of one page (``docs/...md``) by ID: what a command needs for a
+    few rules, without reading every page."""
+    root = docs_root()
+    path = root.parent / rel if root is not None else None
+    if path is None or not path.is_file():
+        return {}
+    return {n.id: n for n in parse_page(path.read_text(encoding="utf-8"), rel)}
+
+
 def incoming(target: str, link: str) -> list[DocNeed]:
     """The needs whose ``link`` option names ``target``."""
     return [n for n in load().values() if target in n.links(link)]

@@ -20,14 +20,17 @@ time and compares.
 
 from __future__ import annotations
 
-import doctest
+import functools
 import inspect
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
 from vmxkb.state import MissingField
+
+if TYPE_CHECKING:
+    import doctest
 
 RULE_ID_RE = re.compile(r"^(ENTRY|POST|BM)_[A-Z0-9]+(_[A-Z0-9]+)+$")
 SCENARIO_ID_RE = re.compile(r"^SCN_[A-Z0-9]+(_[A-Z0-9]+)+$")
@@ -96,7 +99,12 @@ class Rule:
     section: str  #: key of :data:`vmxkb.citations.SECTIONS`
     phase: Phase | None = None
     qualification: int = 0
-    scenarios: tuple[Scenario, ...] = field(default=(), compare=False)
+
+    @functools.cached_property
+    def scenarios(self) -> tuple[Scenario, ...]:
+        """The scenarios in the rule's docstring, parsed on first use (reading the source
+        for line numbers costs more than every check together: the CLI does not pay it)."""
+        return tuple(parse_scenarios(self))
 
     @property
     def area(self) -> str:
@@ -144,10 +152,7 @@ def rule(
         if rule_id in REGISTRY and REGISTRY[rule_id].func.__qualname__ != func.__qualname__:
             raise ValueError(f"rule ID {rule_id} registered twice")
         func.rule_id = rule_id  # type: ignore[attr-defined]
-        r = Rule(rule_id, func, kind, section, phase, qualification)
-        REGISTRY[rule_id] = Rule(
-            rule_id, func, kind, section, phase, qualification, tuple(parse_scenarios(r))
-        )
+        REGISTRY[rule_id] = Rule(rule_id, func, kind, section, phase, qualification)
         return func
 
     return register
@@ -171,6 +176,8 @@ def parse_scenarios(r: Rule) -> Iterator[Scenario]:
         _, first_line = inspect.getsourcelines(r.func)
     except (OSError, TypeError):
         first_line = 0
+    import doctest  # only when scenarios are read: the CLI's check never needs it
+
     parser = doctest.DocTestParser()
     headers = list(_HEADER_RE.finditer(doc))
     for i, m in enumerate(headers):
@@ -233,12 +240,11 @@ class ScenarioResult:
     problems: tuple[str, ...]
 
 
-_CHECKER = doctest.OutputChecker()
-_FLAGS = doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS
-
-
 def run_scenario(s: Scenario, namespace: Mapping[str, Any]) -> ScenarioResult:
     """Execute a scenario's examples in ``namespace`` (its module's globals)."""
+    import doctest
+
+    checker, flags = doctest.OutputChecker(), doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS
     env = dict(namespace)
     problems: list[str] = []
     if not s.examples:
@@ -261,7 +267,7 @@ def run_scenario(s: Scenario, namespace: Mapping[str, Any]) -> ScenarioResult:
                 problems.append(f"exercises {value.rule_id}, not its own rule {s.rule_id}")
         else:
             problems.append("last example does not produce a verdict")
-        if not _CHECKER.check_output(ex.want, printed + "\n", _FLAGS):
+        if not checker.check_output(ex.want, printed + "\n", flags):
             problems.append(f"prints {printed!r} but the doctest says {ex.want.strip()!r}")
     if computed != s.expect:
         problems.append(f"states the rule {s.expect} but the model computes: {computed}")
