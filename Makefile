@@ -34,7 +34,7 @@ breakages: $(STAMP) graphviz
 	$(BIN)/python tests/breakages.py -j 2 $(BREAKAGE_ARGS)
 
 # Speed, side by side with its references (bench/run.py); writes bench/latest.json and
-# bench/latest.md, which docs/bench.md shows. BENCH_ARGS='--runs 5' etc.
+# docs/_generated/bench-latest.md, which docs/bench.md includes. BENCH_ARGS='--runs 5' etc.
 bench: $(STAMP) graphviz
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 

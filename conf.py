@@ -10,7 +10,7 @@ root_doc = "index"  # docs/index.md: the Makefile builds with -c . docs
 extensions = ["myst_parser", "sphinx_needs", "sphinx.ext.graphviz", "sphinx_copybutton", "vmxkb.sphinxext"]
 source_suffix = {".md": "markdown"}
 # Only docs/ is content; everything else at the root is code, data or build output.
-exclude_patterns = ["_build", "**/.ipynb_checkpoints"]
+exclude_patterns = ["_build", "**/.ipynb_checkpoints", "_generated"]  # _generated/: included, not pages
 myst_enable_extensions = ["colon_fence", "deflist"]
 myst_heading_anchors = 3
 html_theme = "furo"

@@ -1,8 +1,8 @@
 """`make bench`: the build, the CLI and the exploration, each measured side by side with its
 reference in one run; prints a table of ratios (medians, raw numbers beside them) and writes
-it to bench/latest.json and bench/latest.md (which docs/bench.md shows).
+it to bench/latest.json and docs/_generated/bench-latest.md (which docs/bench.md includes).
 
-Usage: python bench/run.py [--runs N] [--cli-runs N] [--out DIR] [--quick]
+Usage: python bench/run.py [--runs N] [--cli-runs N] [--out DIR] [--md FILE]
 
 The references:
 - a *plain* Sphinx build of the same pages, generated here: every need directive becomes a
@@ -90,7 +90,7 @@ _PLAIN_CONF = '''project = "vmxkb (plain copy)"
 root_doc = "index"
 extensions = ["myst_parser"]
 source_suffix = {".md": "markdown"}
-exclude_patterns = ["_build"]
+exclude_patterns = ["_build", "_generated"]
 myst_enable_extensions = ["colon_fence", "deflist"]
 myst_heading_anchors = 3
 html_theme = "furo"
@@ -403,7 +403,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="bench/run.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--runs", type=int, default=3, help="builds per measurement (default 3)")
     p.add_argument("--cli-runs", type=int, default=15, help="runs per CLI command (default 15)")
-    p.add_argument("--out", type=Path, default=ROOT / "bench", help="where latest.json and latest.md go")
+    p.add_argument("--out", type=Path, default=ROOT / "bench", help="where latest.json goes (default bench/)")
+    p.add_argument("--md", type=Path, default=None,
+                   help="the table as Markdown (default docs/_generated/bench-latest.md, shown by docs/bench.md)")
     args = p.parse_args(argv)
     if args.runs < 1 or args.cli_runs < 1:
         p.error("--runs and --cli-runs must be at least 1")
@@ -427,8 +429,10 @@ def main(argv: list[str] | None = None) -> int:
     results["table"] = [dict(zip(("measurement", "ratio", "raw", "target"), row)) for row in table]
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "latest.json").write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
-    (args.out / "latest.md").write_text(markdown(results, table))
-    print(f"wrote {args.out / 'latest.json'} and {args.out / 'latest.md'}")
+    md = args.md or (ROOT / "docs" / "_generated" / "bench-latest.md" if args.out == ROOT / "bench" else args.out / "latest.md")
+    md.parent.mkdir(parents=True, exist_ok=True)
+    md.write_text(markdown(results, table))
+    print(f"wrote {args.out / 'latest.json'} and {md}")
     return 0
 
 

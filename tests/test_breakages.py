@@ -1,0 +1,72 @@
+"""Generated gate breakages (tests/breakages.py): the set is generated from the knowledge base,
+and a sample of it (one breakage, its class rotating with a printed seed) must fail a clean
+and an incremental build, naming the item and its file, and pass again once undone.
+The full set runs with `make breakages`."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+_spec = importlib.util.spec_from_file_location("vmxkb_test_breakages", Path(__file__).with_name("breakages.py"))
+breakages = sys.modules.setdefault("vmxkb_test_breakages", importlib.util.module_from_spec(_spec))  # type: ignore[arg-type]
+_spec.loader.exec_module(breakages)  # type: ignore[union-attr]
+
+#: the breakage classes the issue names, each of which must be generated
+REQUIRED = (
+    "delete-need:clause", "delete-need:behaviour", "delete-need:deviation", "delete-need:patch",
+    "delete-need:section", "delete-rule", "unregister-rule", "delete-scenario", "flip-scenario",
+    "link-missing:sdm", "reference-missing", "duplicate-id:clause", "duplicate-id:scenario",
+    "detach-doctest", "kvm-diverge", "unknown-edition",
+)
+
+
+def test_the_set_is_generated_from_the_knowledge_base() -> None:
+    every = breakages.generate()
+    counts = Counter(b.cls for b in every)
+    assert len(every) >= 200
+    assert not [c for c in REQUIRED if not counts[c]], counts
+    assert len({b.edits for b in every}) == len(every)  # no two breakages are the same edit
+    root = breakages.ROOT
+    for b in every:
+        assert b.item and b.files
+        for rel, new in b.edits:
+            assert new != (root / rel).read_text(encoding="utf-8"), b.name
+    # one per rule, per scenario and per hand-written need: the counts follow the code and docs
+    from vmxkb.registry import REGISTRY
+    from vmxkb.sdm import load_all
+
+    load_all()
+    assert counts["delete-rule"] == counts["unregister-rule"] == len(REGISTRY)
+    n_scenarios = sum(len(r.scenarios) for r in REGISTRY.values())
+    assert counts["flip-scenario"] == counts["detach-doctest"] == n_scenarios
+    # every deletion not generated is accounted for (nothing else records the item)
+    unrecorded = breakages.UNRECORDED[str(root)]
+    assert counts["delete-scenario"] + len(unrecorded["scenario"]) == n_scenarios
+    hand = list(breakages._doc_needs(root))
+    deleted = sum(n for c, n in counts.items() if c.startswith("delete-need:") and c != "delete-need:section")
+    assert deleted + len(unrecorded["need"]) == len(hand)
+    for sid in unrecorded["scenario"]:  # each leaves its rule with both outcomes
+        r = next(r for r in REGISTRY.values() if sid in {s.id for s in r.scenarios})
+        s = next(s for s in r.scenarios if s.id == sid)
+        assert [x.expect for x in r.scenarios].count(s.expect) > 1
+
+
+def test_a_sampled_breakage_fails_clean_and_incremental_builds(tmp_path: Path) -> None:
+    seed = int(os.environ.get("VMXKB_BREAKAGE_SEED", int(time.time()) // 3600))
+    (b,) = breakages.sample(breakages.generate(), 1, seed)
+    print(f"breakage sample seed {seed} (VMXKB_BREAKAGE_SEED={seed} to rerun): {b.name}")
+    (r,) = breakages.run([b], jobs=1, workdir=tmp_path, log=lambda s: None)
+    assert r.ok, f"seed {seed}: {b.name} not caught: incremental={r.incremental} clean={r.clean} undone={r.undone}: {r.detail}"
+
+
+def test_the_checker_rejects_a_build_that_does_not_name_the_item() -> None:
+    b = breakages.Breakage("delete-rule", "ENTRY_X", ("rules/vmxkb/sdm/x.py",), ())
+    named = "rules/vmxkb/sdm/x.py: vmxkb gate: rule ENTRY_X (f) has no clause need"
+    assert breakages.names_item(named, b)
+    assert not breakages.names_item("rules/vmxkb/sdm/x.py: vmxkb gate: something else", b)
+    assert not breakages.names_item("docs/y.md: ENTRY_X", b)
