@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.vmxkb-installed
 SPHINXOPTS ?= -W --keep-going -q
 
-.PHONY: html test clean graphviz serve breakages bench
+.PHONY: html test clean graphviz serve breakages bench fuzz
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,3 +44,8 @@ serve: $(STAMP) graphviz
 
 clean:
 	rm -rf _build
+
+# A million fuzz inputs into every reader (tests/fuzz_long.py); counterexamples are saved in
+# tests/fuzz_regressions/ and replayed by make test. FUZZ_ARGS='--inputs 100000' etc.
+fuzz: $(STAMP)
+	$(BIN)/python tests/fuzz_long.py $(FUZZ_ARGS)
