@@ -533,7 +533,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(results)} breakage(s) run in {time.monotonic() - start:.0f} s with {a.jobs} job(s); {len(missed)} not caught")
     for r in missed:
         print(f"NOT CAUGHT: {r.breakage.name}: {r.detail}")
-    return 1 if missed else 0
+    if missed:
+        return 1
+    return 3 if len(results) < len(chosen) else 0  # 3: stopped early, the set was not run in full
 
 
 if __name__ == "__main__":

@@ -108,3 +108,15 @@ def test_clause_status_is_enforced(tree: Path, build_site) -> None:
     assert "clause ENTRY_GUEST_ACT_HLT_NEEDS_CPL0 has no status" in r.stderr
     assert "clause ENTRY_GUEST_INTR_STI_NEEDS_IF is not executable but gives no reason" in r.stderr
     assert "clause ENTRY_GUEST_INTR_STI_NEEDS_IF is marked not executable but rule ENTRY_GUEST_INTR_STI_NEEDS_IF exists" in r.stderr
+
+
+def test_every_scenario_line_number_points_at_its_header() -> None:
+    """Gate messages cite file:line; a multi-line signature once shifted them by several lines."""
+    from vmxkb.registry import REGISTRY
+    from vmxkb.sdm import load_all
+
+    load_all()
+    for r in REGISTRY.values():
+        lines = Path(r.source_file).read_text().splitlines()
+        for s in r.scenarios:
+            assert f"Scenario {s.id} (" in lines[s.lineno - 1], (s.id, r.source_file, s.lineno)

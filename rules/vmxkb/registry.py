@@ -173,9 +173,9 @@ def parse_scenarios(r: Rule) -> Iterator[Scenario]:
     """The scenarios in a rule's docstring (see the module docstring for the format)."""
     doc = r.func.__doc__ or ""
     try:
-        _, first_line = inspect.getsourcelines(r.func)
+        source, first_line = inspect.getsourcelines(r.func)
     except (OSError, TypeError):
-        first_line = 0
+        source, first_line = [], 0
     import doctest  # only when scenarios are read: the CLI's check never needs it
 
     parser = doctest.DocTestParser()
@@ -184,7 +184,10 @@ def parse_scenarios(r: Rule) -> Iterator[Scenario]:
         end = headers[i + 1].start() if i + 1 < len(headers) else len(doc)
         block = doc[m.end() : end]
         examples = tuple(parser.get_examples(inspect.cleandoc("\n" + block) if block.strip() else ""))
-        lineno = first_line + doc[: m.start()].count("\n") + 1
+        # the header's own line in the file (a multi-line signature or decorator shifts the
+        # docstring, so count in the source, not in the docstring)
+        lineno = next((first_line + k for k, line in enumerate(source) if f"Scenario {m['id']} (" in line),
+                      first_line + doc[: m.start()].count("\n") + 1)
         summary = [m["summary"].strip()]
         for line in block.split("\n")[1:]:  # the summary runs on to the first blank line
             if not line.strip() or line.strip().startswith(">>>"):
