@@ -52,3 +52,46 @@ def site(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess[str]]:
 @pytest.fixture
 def build_site():
     return build
+
+
+#: Prepended to the code a guarded interpreter runs: any name lookup or connection to an
+#: internet address is refused and reported on stderr (audit events: see the Python docs,
+#: "Audit events table").
+GUARD = r'''
+import socket, sys
+_EVENTS = {"socket.getaddrinfo", "socket.gethostbyname", "socket.gethostbyaddr", "socket.getnameinfo",
+           "socket.connect", "socket.sendto", "socket.sendmsg", "urllib.Request", "http.client.connect",
+           "ftplib.connect", "smtplib.connect", "webbrowser.open"}
+def _guard(event, args):
+    if event not in _EVENTS:
+        return
+    if event in ("socket.connect", "socket.sendto", "socket.sendmsg"):
+        sock = args[0]
+        if getattr(sock, "family", None) not in (socket.AF_INET, socket.AF_INET6):
+            return  # a local (Unix) socket is not the network
+    sys.stderr.write(f"VMXKB-OFFLINE-GUARD: network request refused: {event} {args[1:]!r}\n")
+    raise OSError(f"vmxkb offline guard: {event}")
+sys.addaudithook(_guard)
+'''
+
+
+def _guarded(code: str, *args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in an interpreter whose network access is refused (see GUARD)."""
+    return subprocess.run([sys.executable, "-c", GUARD + code, *args], capture_output=True, text=True,
+                          cwd=cwd, check=False, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT / "rules")})
+
+
+@pytest.fixture
+def guarded():
+    return _guarded
+
+
+def offline_build(out: Path) -> subprocess.CompletedProcess[str]:
+    """`make html` of the repository into ``out`` under the network guard."""
+    return _guarded("from sphinx.cmd.build import main; sys.exit(main(sys.argv[1:]))",
+                    "-W", "--keep-going", "-q", "-c", str(ROOT), "-b", "html", str(ROOT / "docs"), str(out))
+
+
+@pytest.fixture
+def guarded_build():
+    return offline_build

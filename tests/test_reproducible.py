@@ -14,12 +14,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_two_clean_builds_are_identical(site, tree: Path, build_site) -> None:
+def test_two_clean_builds_are_identical_and_offline(site, tmp_path: Path, guarded_build) -> None:
+    """The second build is of the repository itself, in another folder, under the network
+    guard of conftest.py (any DNS lookup or internet connection fails it)."""
     first, result = site
     assert result.returncode == 0, result.stderr
-    second = build_site(tree)
+    b = tmp_path / "html"
+    second = guarded_build(b)
+    assert "VMXKB-OFFLINE-GUARD" not in second.stderr, second.stderr
     assert second.returncode == 0, second.stderr
-    a, b = first / "_build" / "html", tree / "_build" / "html"
+    a = first / "_build" / "html"
     assert a != b
     assert (a / "needs.json").read_bytes() == (b / "needs.json").read_bytes()
     # Every published file, rule pages included (Sphinx's own .doctrees cache aside, and the
