@@ -12,6 +12,7 @@ import hashlib
 import importlib.util
 import json
 import multiprocessing
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -104,6 +105,8 @@ def run_target(name: str, n: int, seed: int) -> dict:
             OUT.mkdir(parents=True, exist_ok=True)
             (OUT / f"{name}-{digest}.json").write_text(json.dumps(case, indent=1, sort_keys=True) + "\n")
             found.append(case["found_by"])
+    for work in fz._WORK:  # the chunk's scratch files (each chunk loads its own copy of fuzzing.py)
+        shutil.rmtree(work, ignore_errors=True)
     return {"target": name, "inputs": count, "seconds": round(time.time() - start, 1), "found": found}
 
 

@@ -16,11 +16,13 @@ soft-wraps, CRLF), gives the same result as the original.
 
 from __future__ import annotations
 
+import atexit
 import base64
 import contextlib
 import io
 import json
 import re
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -77,6 +79,7 @@ def check_contract(argv: list[str], json_out: bool = False) -> tuple[int, str]:
 def write(name: str, data: bytes | str) -> str:
     if not _WORK:
         _WORK.append(Path(tempfile.mkdtemp(prefix="vmxkb-fuzz-")))
+        atexit.register(shutil.rmtree, _WORK[0], True)
     path = _WORK[0] / name
     path.write_bytes(data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data)
     return str(path)
