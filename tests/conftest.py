@@ -95,3 +95,31 @@ def offline_build(out: Path) -> subprocess.CompletedProcess[str]:
 @pytest.fixture
 def guarded_build():
     return offline_build
+
+
+#: Branch coverage that the whole run must reach, by package (the rest is reported only).
+REQUIRED_COVERAGE = {"vmxkb/sdm/": 100.0, "vmxkb/kvm/": 100.0}
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    """Fail a whole-suite run (no paths given) whose rules or KVM models are not fully
+    branch-covered: a rule branch no test reaches is a rule nobody checked."""
+    import io
+
+    config = session.config
+    if config.args_source != pytest.Config.ArgsSource.TESTPATHS or exitstatus != 0:
+        return
+    plugin = config.pluginmanager.getplugin("_cov")
+    cov = getattr(getattr(plugin, "cov_controller", None), "cov", None)
+    if cov is None:
+        return
+    low = []
+    for package, required in REQUIRED_COVERAGE.items():
+        out = io.StringIO()
+        percent = cov.report(include=[f"*/{package}*"], file=out, skip_covered=True, show_missing=True, precision=2)
+        if percent < required:
+            low.append(f"{package}: {percent:.2f}% < {required:.0f}%\n{out.getvalue()}")
+    if low:
+        session.config.get_terminal_writer().line(
+            "\nvmxkb: branch coverage below the requirement:\n" + "\n".join(low), red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -50,3 +50,15 @@ def test_taking_the_first_event_inside_a_shadow_is_caught() -> None:
 def test_consecutive_ss_loads_are_not_judged() -> None:
     run = run_bare_metal(("MOV SS", "POP SS", "NOP"), Cpu(tf=True))
     assert all(verdict(r.func, run).passed for r in rules_of("bare_metal"))
+
+
+def test_unknown_instruction_and_printed_run() -> None:
+    import pytest
+
+    from vmxkb.sdm.bare_metal import execute
+
+    with pytest.raises(ValueError, match="unknown instruction 'JMP'"):
+        execute(Cpu(), "JMP")
+    run = run_bare_metal(("MOV SS", "NOP"), Cpu(tf=True))
+    assert str(run).startswith("MOV SS; NOP: ") and "#DB" in str(run)
+    assert str(dataclasses.replace(run, first=None)).endswith("no event")

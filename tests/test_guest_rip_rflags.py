@@ -183,3 +183,10 @@ def test_ssp_high_half_is_not_checked_for_a_32bit_guest() -> None:
     """The interpretation chosen: no bits 63:32 check outside 64-bit mode (Bochs has one)."""
     ctl = protected_mode().vmcs.VM_ENTRY_CONTROLS | VM_ENTRY_LOAD_CET_STATE
     assert verdict(ssp_upper_bits_identical, protected_mode(VM_ENTRY_CONTROLS=ctl, GUEST_SSP=1 << 40)).passed
+
+
+def test_upper_identical_with_a_64_bit_linear_width_checks_nothing() -> None:
+    from vmxkb.sdm.guest_rip_rflags import _upper_identical
+
+    assert _upper_identical(0x8000_0000_0000_0000, 64) and _upper_identical(0x1234, 64)
+    assert not _upper_identical(0x0001_8000_0000_0000, 48) and _upper_identical(0xFFFF_8000_0000_0000, 48)

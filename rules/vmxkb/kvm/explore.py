@@ -11,6 +11,7 @@ Every class must be covered by a documented deviation, or the docs build fails.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -79,11 +80,16 @@ def explore_all() -> dict[tuple[str, str, tuple[str, ...]], tuple[Finding, int]]
     load_all()
     from vmxkb.kvm import models  # noqa: F401  (registers the behaviours)
 
+    return classify(f for b in BEHAVIOURS.values() for f in explore(b))
+
+
+def classify(findings: Iterable[Finding]) -> dict[tuple[str, str, tuple[str, ...]], tuple[Finding, int]]:
+    """Group findings by class; keep each class's smallest witness (whatever the order the
+    findings come in) and count them."""
     classes: dict[tuple[str, str, tuple[str, ...]], tuple[Finding, int]] = {}
-    for b in BEHAVIOURS.values():
-        for f in explore(b):
-            best, count = classes.get(f.key, (f, 0))
-            if (f.situation.size, f.situation) < (best.situation.size, best.situation):
-                best = f
-            classes[f.key] = (best, count + 1)
+    for f in findings:
+        best, count = classes.get(f.key, (f, 0))
+        if (f.situation.size, f.situation) < (best.situation.size, best.situation):
+            best = f
+        classes[f.key] = (best, count + 1)
     return classes

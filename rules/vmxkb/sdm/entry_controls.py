@@ -455,6 +455,13 @@ def inj_fred_other_event(s: EntryState) -> Violations:
     ...     VM_ENTRY_INTR_INFO_FIELD=make_intr_info(1, 7), VM_ENTRY_INSTRUCTION_LEN=2))
     fails ENTRY_CTRL_INJ_FRED_OTHER_EVENT: type 7 with vector 1 needs a FRED guest (IA-32e mode guest=1, CR4.FRED=0)
         [VM_ENTRY_INTR_INFO_FIELD=0x80000701, VM_ENTRY_CONTROLS=0xd3ff, GUEST_CR4=0x26e0]
+
+    Scenario SCN_INJ_FRED_EXT_INTR (passes): a FRED processor injecting an external
+    interrupt: not type 7, nothing for this clause to check.
+
+    >>> verdict(inj_fred_other_event, long_mode(Capabilities(fred=True), GUEST_CR4=0x1000026e0,
+    ...     VM_ENTRY_INTR_INFO_FIELD=make_intr_info(0x20, 0), VM_ENTRY_INSTRUCTION_LEN=0))
+    passes
     """
     if not s.caps.fred:
         return ()

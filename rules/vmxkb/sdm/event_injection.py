@@ -38,6 +38,16 @@ def inj_no_debug_register_update(t: Transition) -> Violations:
     ...     GUEST_INTERRUPTIBILITY_INFO=1, GUEST_ACTIVITY_STATE=0, GUEST_PENDING_DBG_EXCEPTIONS=0x4000,
     ...     GUEST_DR7=0x400, GUEST_IA32_DEBUGCTL=0), dr6=0xffff4ff0))
     fails POST_INJ_NO_DEBUG_REGISTER_UPDATE: DR6 changed by injection [dr6_before=0xffff0ff0, dr6_after=0xffff4ff0]
+
+    Scenario SCN_INJ_DB_DR7_DEBUGCTL_CLEARED (fails): an implementation that treats the
+    injection like a delivered #DB and clears DR7.GD and IA32_DEBUGCTL.BTF.
+
+    >>> verdict(inj_no_debug_register_update, transition(entry(VM_ENTRY_INTR_INFO_FIELD=make_intr_info(1, 3),
+    ...     GUEST_INTERRUPTIBILITY_INFO=1, GUEST_ACTIVITY_STATE=0, GUEST_PENDING_DBG_EXCEPTIONS=0x4000,
+    ...     GUEST_DR7=0x2400, GUEST_IA32_DEBUGCTL=2), dr7=0x400, debugctl=0))
+    fails POST_INJ_NO_DEBUG_REGISTER_UPDATE: DR7 differs from the loaded value [GUEST_DR7=0x2400, dr7_after=0x400]
+    fails POST_INJ_NO_DEBUG_REGISTER_UPDATE: IA32_DEBUGCTL differs from the loaded value
+        [GUEST_IA32_DEBUGCTL=0x2, debugctl_after=0x0]
     """
     if t.after.injected is None:
         return ()

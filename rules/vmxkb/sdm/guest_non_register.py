@@ -492,6 +492,11 @@ def intr_enclave_bit(s: EntryState) -> Violations:
 
     >>> verdict(intr_enclave_bit, entry(Capabilities(sgx=True), GUEST_INTERRUPTIBILITY_INFO=0x12))
     fails ENTRY_GUEST_INTR_ENCLAVE_BIT: enclave interruption with MOV-SS blocking [GUEST_INTERRUPTIBILITY_INFO=0x12]
+
+    Scenario SCN_INTR_ENCLAVE_NO_SGX (fails): enclave interruption on a CPU without SGX.
+
+    >>> verdict(intr_enclave_bit, entry(Capabilities(sgx=False), GUEST_INTERRUPTIBILITY_INFO=0x10))
+    fails ENTRY_GUEST_INTR_ENCLAVE_BIT: enclave interruption on a CPU without SGX [GUEST_INTERRUPTIBILITY_INFO=0x10]
     """
     intr = s.need1("GUEST_INTERRUPTIBILITY_INFO")
     if not intr & GUEST_INTR_STATE_ENCLAVE_INTR:
@@ -570,6 +575,15 @@ def pde_bs_required_tf(s: EntryState) -> Violations:
     fails ENTRY_GUEST_PDE_BS_REQUIRED_TF: TF=1, BTF=0 in an STI shadow but BS=0
         [GUEST_INTERRUPTIBILITY_INFO=0x1, GUEST_ACTIVITY_STATE=0x0, GUEST_RFLAGS=0x302,
          GUEST_IA32_DEBUGCTL=0x0, GUEST_PENDING_DBG_EXCEPTIONS=0x0]
+
+    Scenario SCN_PDE_BS_MISSING_HLT (fails): a guest that executed HLT with TF=1 (the
+    single-step trap of HLT is pending when the guest is entered in HLT), saved without BS.
+
+    >>> verdict(pde_bs_required_tf, entry(GUEST_INTERRUPTIBILITY_INFO=0, GUEST_ACTIVITY_STATE=1,
+    ...     GUEST_RFLAGS=0x102, GUEST_IA32_DEBUGCTL=0, GUEST_PENDING_DBG_EXCEPTIONS=0))
+    fails ENTRY_GUEST_PDE_BS_REQUIRED_TF: TF=1, BTF=0 in HLT but BS=0
+        [GUEST_INTERRUPTIBILITY_INFO=0x0, GUEST_ACTIVITY_STATE=0x1, GUEST_RFLAGS=0x102,
+         GUEST_IA32_DEBUGCTL=0x0, GUEST_PENDING_DBG_EXCEPTIONS=0x0]
     """
     intr, act, rflags, debugctl, pde = s.need(*_BS_FIELDS)
     if not _bs_trigger(intr, act):
@@ -642,6 +656,15 @@ def pde_rtm_constraints(s: EntryState) -> Violations:
     >>> verdict(pde_rtm_constraints, entry(GUEST_PENDING_DBG_EXCEPTIONS=0x10001, GUEST_INTERRUPTIBILITY_INFO=0))
     fails ENTRY_GUEST_PDE_RTM_CONSTRAINTS: RTM with B0-B3 set [GUEST_PENDING_DBG_EXCEPTIONS=0x10001]
     fails ENTRY_GUEST_PDE_RTM_CONSTRAINTS: RTM without the enabled-breakpoint bit [GUEST_PENDING_DBG_EXCEPTIONS=0x10001]
+
+    Scenario SCN_PDE_RTM_NO_RTM_MOVSS (fails): the RTM bit on a CPU without RTM, in a MOV-SS
+    shadow.
+
+    >>> verdict(pde_rtm_constraints, entry(Capabilities(rtm=False), GUEST_PENDING_DBG_EXCEPTIONS=0x11000,
+    ...     GUEST_INTERRUPTIBILITY_INFO=2))
+    fails ENTRY_GUEST_PDE_RTM_CONSTRAINTS: RTM bit on a CPU without RTM [GUEST_PENDING_DBG_EXCEPTIONS=0x11000]
+    fails ENTRY_GUEST_PDE_RTM_CONSTRAINTS: RTM with MOV-SS blocking
+        [GUEST_PENDING_DBG_EXCEPTIONS=0x11000, GUEST_INTERRUPTIBILITY_INFO=0x2]
     """
     pde = s.need1("GUEST_PENDING_DBG_EXCEPTIONS")
     if not pde & PENDING_DBG_RTM:
