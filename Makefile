@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.vmxkb-installed
 SPHINXOPTS ?= -W --keep-going -q
 
-.PHONY: html test clean graphviz serve breakages bench fuzz
+.PHONY: html test clean graphviz serve breakages bench fuzz mutation
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,3 +49,9 @@ clean:
 # tests/fuzz_regressions/ and replayed by make test. FUZZ_ARGS='--inputs 100000' etc.
 fuzz: $(STAMP)
 	$(BIN)/python tests/fuzz_long.py $(FUZZ_ARGS)
+
+# Mutation score of the rules' scenarios (rules/vmxkb/mutants.py): every mutant of every rule
+# against its scenarios; writes docs/_generated/mutation.{json,md}, which docs/mutation.md
+# includes. `make test` checks a sample (tests/test_mutation.py).
+mutation: $(STAMP)
+	$(BIN)/python -m vmxkb.mutants --json docs/_generated/mutation.json --md docs/_generated/mutation.md

@@ -156,11 +156,11 @@ def target_text(kind: str, data: bytes | str) -> None:
 
 def target_lookup(command: str, word: str, edition: str | None) -> None:
     _record("lookup", command, word, edition)
-    argv = [command, word] if command != "list" else ["list", "--area", word]
-    if edition is not None and command == "cite":
-        argv += ["--edition", edition]
-    if word.startswith("-"):
-        argv.insert(1, "--")
+    if command == "list":
+        argv = ["list", f"--area={word}"]
+    else:
+        options = ["--edition", edition] if edition is not None and command == "cite" else []
+        argv = [command, *options, *(["--"] if word.startswith("-") else []), word]
     check_contract(argv)
 
 

@@ -328,3 +328,13 @@ def test_cite_prints_the_permalink_under_the_configured_base(capsys, monkeypatch
     monkeypatch.delenv("VMXKB_BASE_URL")
     code, out, _ = run(capsys, "cite", "ENTRY_GUEST_INTR_STI_NEEDS_IF")
     assert out.rstrip().endswith("<_build/html/id/ENTRY_GUEST_INTR_STI_NEEDS_IF.html>")
+
+
+def test_an_error_quoting_control_characters_stays_one_line(capsys) -> None:
+    """Found by make fuzz (tests/fuzz_regressions/lookups-60d19145163d.json): argparse quoted a
+    form feed from the command line into the error, which then printed as two lines."""
+    from vmxkb.cli import main
+
+    assert main(["cite", "--", "-", "--edition", "\f"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("vmxkb: error: ") and "\\x0c" in err

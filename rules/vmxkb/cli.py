@@ -88,10 +88,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler = {"check": cmd_check, "explain": cmd_explain, "cite": cmd_cite, "list": cmd_list, "review": cmd_review}
         return handler[args.command](args)
     except InputError as exc:
-        sys.stderr.write(f"vmxkb: error: {exc}\n")
+        sys.stderr.write(f"vmxkb: error: {_one_line(str(exc))}\n")
         return EXIT_BAD_INPUT
     except BrokenPipeError:
         return EXIT_OK
+
+
+def _one_line(message: str) -> str:
+    """The message with every character that is not printable escaped (``\\x0c``, ``\\n``...):
+    an error is one line, whatever the input it quotes (found by make fuzz)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
 
 
 # --- reading input ---------------------------------------------------------------------------
