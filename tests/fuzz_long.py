@@ -31,50 +31,14 @@ def _fuzzing():
 
 
 def _targets(fz):
-    """name -> (strategy, function of one drawn value)."""
-    from hypothesis import strategies as st
-
-    mutated_bases = [("dmesg", p.read_text()) for p in fz.DUMPS] + [("review", fz.PATCH.read_text()),
-                                                                    ("profile", fz.PROFILE.read_text())]
-
-    @st.composite
-    def mutated(draw):
-        kind, base = draw(st.sampled_from(mutated_bases))
-        return kind, draw(fz.mutated(base))
-
-    def dump_formats(v):
-        path, how, ts = v
-        text = path.read_text()
-        a, b = fz.dump_result(fz.reformat_dump(text, how, ts)), fz.dump_result(text)
-        if a != b:
-            raise AssertionError(f"{path.parent.name} reformatted {how} reads differently")
-
-    def state_formats(v):
-        path, how, order, fmt = v
-        fields = {k: int(x, 0) if isinstance(x, str) else x for k, x in json.loads(path.read_text()).items()}
-        order = [i for i in order if i < len(fields)]
-        if fz.state_result(fz.reformat_state(fields, how, order, fmt), "." + fmt) != fz.state_result(path.read_text(), ".json"):
-            raise AssertionError(f"{path.name} as {fmt} {how} checks differently")
-
+    """name -> (strategy, function of one drawn value): the targets of tests/fuzzing.py."""
     return {
-        "junk": (st.tuples(st.sampled_from(["state", "toml", "yaml", "dmesg", "review", "profile"]),
-                           st.one_of(fz._junk_text, fz._junk_bytes)), lambda v: fz.target_text(*v)),
-        "mutated": (mutated(), lambda v: fz.target_text(*v)),
-        "states": (st.tuples(fz.state_docs, st.sampled_from([".json", ".toml", ".yaml", ""]), st.booleans()),
-                   lambda v: fz.target_state(*v)),
-        "lookups": (st.tuples(st.sampled_from(["explain", "cite", "list"]),
-                              st.one_of(st.text(max_size=40), st.from_regex(r"\A[0-9]{1,3}(\.[0-9]{1,3}){0,5}\Z"),
-                                        st.from_regex(r"\A(ENTRY|POST|BM|SCN|DEV|KVM|SEC)_[A-Z_]{0,30}\Z")),
-                              st.one_of(st.none(), st.text(max_size=6), st.sampled_from(["E1", "E3a", "E6", "E7"]))),
-                    lambda v: fz.target_lookup(*v)),
-        "dump_formats": (st.tuples(st.sampled_from(fz.DUMPS),
-                                   st.lists(st.sampled_from(["upper", "trailing", "timestamp", "callerid", "quote",
-                                                             "softwrap", "crlf"]), unique=True),
-                                   st.floats(0, 99999)), dump_formats),
-        "state_formats": (st.tuples(st.sampled_from(fz.STATES),
-                                    st.lists(st.sampled_from(["hex", "upper", "lowerkeys", "spaced"]), unique=True),
-                                    st.permutations(range(64)), st.sampled_from(["json", "toml", "yaml"])),
-                          state_formats),
+        "junk": (fz.JUNK, lambda v: fz.target_text(*v)),
+        "mutated": (fz.mutated_inputs(), lambda v: fz.target_text(*v)),
+        "states": (fz.STATE_FILES, lambda v: fz.target_state(*v)),
+        "lookups": (fz.LOOKUPS, lambda v: fz.target_lookup(*v)),
+        "dump_formats": (fz.DUMP_FORMATS, lambda v: fz.check_dump_format(*v)),
+        "state_formats": (fz.STATE_FORMATS, lambda v: fz.check_state_format(*v)),
     }
 
 

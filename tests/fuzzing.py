@@ -225,3 +225,48 @@ def reformat_state(fields: dict[str, int], how: list[str], order: list[int], fmt
 
 def state_result(text: str, suffix: str) -> tuple[int, str]:
     return check_contract(["check", write("fmt" + suffix, text), "--json"], True)
+
+
+# --- the inputs of each target, shared by the bounded run and `make fuzz` ----------------------
+
+STATE_FILES = st.tuples(state_docs, st.sampled_from([".json", ".toml", ".yaml", ""]), st.booleans())
+JUNK = st.tuples(st.sampled_from(["state", "toml", "yaml", "dmesg", "review", "profile"]),
+                 st.one_of(_junk_text, _junk_bytes))
+LOOKUPS = st.tuples(
+    st.sampled_from(["explain", "cite", "list"]),
+    st.one_of(st.text(max_size=40), st.from_regex(r"\A[0-9]{1,3}(\.[0-9]{1,3}){0,5}\Z"),
+              st.from_regex(r"\A(ENTRY|POST|BM|SCN|DEV|KVM|SEC)_[A-Z_]{0,30}\Z")),
+    st.one_of(st.none(), st.text(max_size=6), st.sampled_from(["E1", "E3a", "E6", "e6", "E7"])),
+)
+DUMP_FORMATS = st.tuples(
+    st.sampled_from(DUMPS),
+    st.lists(st.sampled_from(["upper", "trailing", "timestamp", "callerid", "quote", "softwrap", "crlf"]), unique=True),
+    st.floats(0, 99999),
+)
+STATE_FORMATS = st.tuples(
+    st.sampled_from(STATES),
+    st.lists(st.sampled_from(["hex", "upper", "lowerkeys", "spaced"]), unique=True),
+    st.permutations(range(64)),
+    st.sampled_from(["json", "toml", "yaml"]),
+)
+
+
+@st.composite
+def mutated_inputs(draw: st.DrawFn) -> tuple[str, str]:
+    """A reader and a mutated copy of one of its real inputs (dumps, the patch, the profile)."""
+    bases = [("dmesg", p.read_text()) for p in DUMPS] + [("review", PATCH.read_text()), ("profile", PROFILE.read_text())]
+    kind, base = draw(st.sampled_from(bases))
+    return kind, draw(mutated(base))
+
+
+def check_dump_format(path: Path, how: list[str], ts: float) -> None:
+    """A real dump reformatted ``how`` reads the same as the original."""
+    text = path.read_text()
+    assert dump_result(reformat_dump(text, how, ts)) == dump_result(text), (path.parent.name, how)
+
+
+def check_state_format(path: Path, how: list[str], order: list[int], fmt: str) -> None:
+    """A state file rewritten ``how``, in ``order``, as ``fmt`` checks the same as the original."""
+    fields = {k: int(v, 0) if isinstance(v, str) else v for k, v in json.loads(path.read_text()).items()}
+    order = [i for i in order if i < len(fields)]
+    assert state_result(reformat_state(fields, how, order, fmt), "." + fmt) == state_result(path.read_text(), ".json"), (path.name, how, fmt)
