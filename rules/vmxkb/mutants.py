@@ -144,7 +144,7 @@ def _snippet(node: ast.AST, source: str) -> str:
 
 def mutations(func: Callable[..., Any], namespace: dict[str, Any]) -> list[Mutation]:
     """Every mutation of ``func``, in ``ast.walk`` order (deterministic)."""
-    tree, first, source = _function_tree(func)
+    tree, _, source = _function_tree(func)
     fn = tree.body[0]
     assert isinstance(fn, ast.FunctionDef)
     doc = _docstring(fn)
@@ -154,12 +154,17 @@ def mutations(func: Callable[..., Any], namespace: dict[str, Any]) -> list[Mutat
         for r in ast.walk(d) if isinstance(r, ast.Return)
     }
     in_fstring = {id(n) for j in ast.walk(fn) if isinstance(j, ast.JoinedStr) for n in ast.walk(j)}
+    # where a mutant is: its line counted from the first line of the body after the
+    # docstring ("body line 3"), so that a scenario added to the docstring does not rename
+    # the rule's mutants (equivalent_mutants.toml names them by their description)
+    body = fn.body[1:] if doc is not None and len(fn.body) > 1 else fn.body
+    start = body[0].lineno
     out: list[Mutation] = []
     for index, node in enumerate(ast.walk(tree)):
         if node is doc or id(node) in in_fstring:
             continue
-        line = first + getattr(node, "lineno", 1) - 1
-        where = f"L{line}"
+        lineno = getattr(node, "lineno", start)
+        where = f"body line {lineno - start + 1}" if lineno >= start else "signature"
         if isinstance(node, ast.Compare):
             for k, op in enumerate(node.ops):
                 new = _FLIP[type(op)]
