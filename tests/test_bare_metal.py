@@ -3,7 +3,6 @@ that takes its first event one boundary early or late is caught."""
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 
 from vmxkb.sdm import rules_of, scenario_problems
@@ -40,7 +39,7 @@ def test_taking_the_first_event_inside_a_shadow_is_caught() -> None:
         opens_shadow = program[0] in MOVSS_LIKE or (program[0] == "STI" and not start.if_)
         if run.first is None or run.first.at != 1 or not opens_shadow:
             continue
-        early = dataclasses.replace(run, first=Delivery(0, run.first.event, run.first.dr6_bs))
+        early = run.replace(first=Delivery(0, run.first.event, run.first.dr6_bs))
         broken = [r.id for r in rules_of("bare_metal") if not verdict(r.func, early).passed]
         assert broken, str(early)
         total += 1
@@ -61,4 +60,4 @@ def test_unknown_instruction_and_printed_run() -> None:
         execute(Cpu(), "JMP")
     run = run_bare_metal(("MOV SS", "NOP"), Cpu(tf=True))
     assert str(run).startswith("MOV SS; NOP: ") and "#DB" in str(run)
-    assert str(dataclasses.replace(run, first=None)).endswith("no event")
+    assert str(run.replace(first=None)).endswith("no event")

@@ -338,3 +338,56 @@ def test_an_error_quoting_control_characters_stays_one_line(capsys) -> None:
     assert main(["cite", "--", "-", "--edition", "\f"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("vmxkb: error: ") and "\\x0c" in err
+
+
+# --- the quick path for a plain `check` (vmxkb.cli.quick_check) agrees with argparse ----------
+
+_WORDS = ["check", "explain", "--dmesg", "--json", "--profile", "--edition", "--edition=E6", "--dm",
+          "--", "-", "-h", "--help", "E3a", "E6", "E9", "state.json", "dump.txt", "-x", "-1", "a b", "", "--js"]
+
+
+def _argparse_reading(argv: list[str]) -> dict | None:
+    from vmxkb.cli import InputError, build_parser
+
+    try:
+        return vars(build_parser().parse_args(argv))
+    except (InputError, SystemExit):
+        return None
+
+
+@pytest.mark.parametrize("argv", [
+    ["check", "state.json"], ["check", "--dmesg", "dump.txt", "--json"], ["check", "-"],
+    ["check", "--edition", "E3a", "--profile", "p.toml", "s.json"], ["check", "s.json", "--json", "--json"],
+])
+def test_quick_check_reads_plain_checks_as_argparse_does(argv: list[str]) -> None:
+    from vmxkb.cli import quick_check
+
+    quick = quick_check(argv)
+    assert quick is not None and vars(quick) == _argparse_reading(argv)
+
+
+@pytest.mark.parametrize("argv", [
+    ["check"], ["check", "a", "b"], ["check", "--help"], ["check", "--dm", "d.txt"], ["check", "--edition=E6", "s"],
+    ["check", "--edition", "E9", "s"], ["check", "--profile", "-", "s"], ["check", "--", "s"], ["explain", "X"], [],
+])
+def test_quick_check_leaves_the_rest_to_argparse(argv: list[str]) -> None:
+    from vmxkb.cli import quick_check
+
+    assert quick_check(argv) is None
+
+
+def test_quick_check_never_disagrees_with_argparse() -> None:
+    """On generated command lines the quick path either declines or gives argparse's reading."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from vmxkb.cli import quick_check
+
+    @settings(max_examples=400, derandomize=True, deadline=None)
+    @given(st.lists(st.sampled_from(_WORDS), max_size=6).map(lambda xs: ["check", *xs]))
+    def agree(argv: list[str]) -> None:
+        quick = quick_check(argv)
+        if quick is not None:
+            assert vars(quick) == _argparse_reading(argv), argv
+
+    agree()

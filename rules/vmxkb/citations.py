@@ -13,13 +13,13 @@ chapter shift alone. A number that is not known is ``None`` (shown as ``?``).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+
+from vmxkb.record import Record
 
 CONFIDENCE = {"v": "verified in a stored copy", "c": "cited by a third party", "i": "inferred"}
 
 
-@dataclass(frozen=True)
-class Edition:
+class Edition(Record):
     """A group of SDM revisions that share their VMX chapter numbering."""
 
     key: str
@@ -46,8 +46,7 @@ CURRENT_EDITION = "E6"
 SectionNumber = tuple[str, str] | None  #: (number, confidence) or unknown
 
 
-@dataclass(frozen=True)
-class Section:
+class Section(Record):
     """One SDM section that clauses cite, with its number in every edition group."""
 
     key: str  #: the need ID of the section (``SEC_...``)

@@ -11,13 +11,17 @@ but some checks could not be evaluated).
 
 from __future__ import annotations
 
-import argparse
-import difflib
-import json
 import sys
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any, NoReturn
+
+# Start-up is a measured target (``docs/bench.md``: ``check`` within 3x ``python -c pass``):
+# this module imports only what every command needs; json, difflib, pathlib and the rest are
+# imported where they are used, and typing never at run time.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from types import SimpleNamespace
+    from typing import Any
 
 EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT, EXIT_INCOMPLETE = 0, 1, 2, 3
 SCHEMA_VERSION = 1
@@ -27,64 +31,66 @@ class InputError(Exception):
     """Bad input: reported as one line, exit status 2."""
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise InputError(message)
+COMMANDS = ("check", "explain", "cite", "list", "review")
+_CHECK_FLAGS = {"--dmesg": "dmesg", "--json": "json"}
+_CHECK_VALUES = {"--profile": "profile", "--edition": "edition"}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser (its ``--help`` texts are rendered into ``docs/cli.md``)."""
+def quick_check(argv: Sequence[str]) -> SimpleNamespace | None:
+    """``argv`` as argparse would read it when it is a plain ``check``, else ``None``.
+
+    It reads exactly the command lines that need no decision of argparse's: ``check``, its
+    flags, ``--profile FILE`` and ``--edition E`` as two words, and one input file. Anything
+    else (help, errors, abbreviations, ``--opt=value``, ``--``, a value that starts with
+    ``-``) is left to argparse. ``tests/test_cli.py`` checks the two agree on generated
+    command lines."""
+    from types import SimpleNamespace
+
+    if not argv or argv[0] != "check":
+        return None
     from vmxkb.citations import EDITIONS
 
-    editions = list(EDITIONS)
-    parser = _Parser(
-        prog="vmxkb",
-        description="Intel SDM VMX rules, executable: diagnose a VM-entry failure, explain and cite a rule, review a patch.",
-        epilog="Exit status: 0 passes, 1 fails (or the review found problems), 2 bad input, 3 incomplete.",
-    )
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    values: dict[str, Any] = {"command": "check", "dmesg": False, "profile": None, "edition": None, "json": False}
+    files: list[str] = []
+    i = 1
+    while i < len(argv):
+        arg = argv[i]
+        if arg in _CHECK_FLAGS:
+            values[_CHECK_FLAGS[arg]] = True
+        elif arg in _CHECK_VALUES:
+            if i + 1 == len(argv) or argv[i + 1].startswith("-"):
+                return None
+            i += 1
+            values[_CHECK_VALUES[arg]] = argv[i]
+        elif arg == "-" or not arg.startswith("-"):
+            files.append(arg)
+        else:
+            return None
+        i += 1
+    if len(files) != 1 or (values["edition"] is not None and values["edition"] not in EDITIONS):
+        return None
+    return SimpleNamespace(file=files[0], **values)
 
-    check = sub.add_parser("check", help="check a guest state or a VMCS dump against every rule",
-                           description="Check a guest state (JSON, YAML or TOML mapping of kernel VMCS field names "
-                           "to integers or hex strings) or, with --dmesg, a kvm_intel/Xen VMCS dump as pasted.")
-    check.add_argument("file", help="the input file, or - for standard input")
-    check.add_argument("--dmesg", action="store_true", help="the input is a VMCS dump (kvm_intel dump_vmcs or Xen vmcs_dump_vcpu)")
-    check.add_argument("--profile", metavar="FILE", help="capability profile (default: examples/profiles/default.toml's values)")
-    check.add_argument("--edition", choices=editions, help="SDM edition group for section numbers (default: current)")
-    check.add_argument("--json", action="store_true", help="print JSON (schema vmxkb.check/1)")
 
-    explain = sub.add_parser("explain", help="the clause, rule, scenarios, KVM behaviours and deviations of an ID",
-                             description="Explain a rule ID, or list the clauses of an SDM section number of any edition.")
-    explain.add_argument("id", help="a rule ID (e.g. ENTRY_GUEST_PDE_BS_REQUIRED_TF) or a section number (e.g. 26.3.1.5)")
-    explain.add_argument("--json", action="store_true", help="print JSON (schema vmxkb.explain/1)")
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser (:func:`vmxkb.cli_args.build_parser`; its ``--help`` texts are
+    rendered into ``docs/cli.md``)."""
+    from vmxkb.cli_args import build_parser
 
-    cite = sub.add_parser("cite", help="one line to paste into a review mail")
-    cite.add_argument("id", help="a rule ID, or an SDM section number of any edition")
-    cite.add_argument("--edition", choices=editions, help="SDM edition group (default: current)")
-    cite.add_argument("--json", action="store_true", help="print JSON (schema vmxkb.cite/1)")
-
-    lst = sub.add_parser("list", help="list the rules")
-    from vmxkb.sdm import AREAS
-
-    lst.add_argument("--area", choices=AREAS, help="only this SDM area")
-    lst.add_argument("--json", action="store_true", help="print JSON (schema vmxkb.list/1)")
-
-    review = sub.add_parser("review", help="the rules a patch touches; check the rule IDs and SDM numbers it cites",
-                            description="Read a git format-patch file, an mbox or a plain diff (- for standard input).")
-    review.add_argument("patch", help="the patch file, or - for standard input")
-    review.add_argument("--edition", choices=editions, help="SDM edition group to compare citations with (default: current)")
-    review.add_argument("--json", action="store_true", help="print JSON (schema vmxkb.review/1)")
-    return parser
+    return build_parser(only)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit status."""
     try:
-        parser = build_parser()
-        try:
-            args = parser.parse_args(argv)
-        except SystemExit as exc:  # --help
-            return int(exc.code or 0)
+        argv = sys.argv[1:] if argv is None else list(argv)
+        args = quick_check(argv)  # a plain `check` is read without argparse (start-up)
+        if args is None:
+            parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)
+            try:
+                args = parser.parse_args(argv)
+            except SystemExit as exc:  # --help
+                return int(exc.code or 0)
         handler = {"check": cmd_check, "explain": cmd_explain, "cite": cmd_cite, "list": cmd_list, "review": cmd_review}
         return handler[args.command](args)
     except InputError as exc:
@@ -106,7 +112,11 @@ def _one_line(message: str) -> str:
 def read_text(name: str) -> str:
     """The text of a file or of standard input (``-``): UTF-8, not empty."""
     try:
-        data = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
+        if name == "-":
+            data = sys.stdin.buffer.read()
+        else:
+            with open(name, "rb") as f:
+                data = f.read()
     except OSError as exc:
         raise InputError(f"cannot read {name}: {exc.strerror or exc}") from None
     if b"\x00" in data:
@@ -136,7 +146,9 @@ def parse_state(text: str, name: str) -> dict[str, int]:
     from vmxkb.state import FIELDS
 
     data: Any = None
-    suffix = Path(name).suffix.lower()
+    import os
+
+    suffix = os.path.splitext(name)[1].lower()
     errors = []
     order = {".json": "json", ".toml": "toml", ".yaml": "yaml", ".yml": "yaml"}.get(suffix)
     for kind in ([order] if order else ["json", "toml", "yaml"]):
@@ -155,6 +167,8 @@ def parse_state(text: str, name: str) -> dict[str, int]:
     for key, value in data.items():
         field = str(key).strip().upper()
         if field not in FIELDS:
+            import difflib
+
             close = difflib.get_close_matches(field, FIELDS, n=1, cutoff=0.5)
             hint = f"; did you mean {close[0]}?" if close else ""
             raise InputError(f"unknown VMCS field {key!r}{hint}")
@@ -168,6 +182,8 @@ def parse_state(text: str, name: str) -> dict[str, int]:
 
 def _load(kind: str, text: str) -> Any:
     if kind == "json":
+        import json
+
         return json.loads(text)
     if kind == "toml":
         import tomllib
@@ -371,6 +387,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def _emit(report: dict[str, Any], as_json: bool, printer: Any) -> None:
     if as_json:
+        import json
+
         sys.stdout.write(json.dumps(report, indent=2, sort_keys=False) + "\n")
     else:
         printer(report)
@@ -394,6 +412,8 @@ def _resolve(rule_id: str) -> str:
     rid = rule_id.strip().upper().replace(".", "_")
     if rid in REGISTRY:
         return rid
+    import difflib
+
     close = difflib.get_close_matches(rid, list(REGISTRY), n=3, cutoff=0.6)
     hint = f"; nearest: {', '.join(close)}" if close else ""
     raise InputError(f"unknown rule ID {rule_id!r}{hint}")

@@ -50,12 +50,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING
 
+from vmxkb.record import Record
 from vmxkb.state import FIELDS
 
+TYPE_CHECKING = False  # typing is not imported at run time (start-up: docs/bench.md)
 if TYPE_CHECKING:
     from vmxkb.state import Vmcs
 
@@ -80,8 +80,7 @@ class DumpError(ValueError):
     """The text cannot be read as a VMCS dump (the message is one line)."""
 
 
-@dataclass(frozen=True)
-class Dump:
+class Dump(Record):
     """One VMCS dump, as data."""
 
     #: guest-state and control fields, by :data:`vmxkb.state.FIELDS` name (only those printed)
@@ -98,7 +97,7 @@ class Dump:
     #: the text stops before the end of the dump (what is there is read)
     truncated: bool = False
     #: what the reader noticed: fields printed but out of scope, lines skipped, elisions...
-    notes: tuple[str, ...] = field(default=())
+    notes: tuple[str, ...] = ()
 
 
 def entry_failure(d: Dump) -> bool:

@@ -10,11 +10,12 @@ the same IDs, types and links as the Sphinx build's ``needs.json``.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
+
+from vmxkb.record import Record
 
 #: Need types written by hand in the pages (scenarios and sections are generated from code).
 DOC_TYPES = ("clause", "behaviour", "deviation", "patch")
@@ -24,8 +25,7 @@ _FENCE_RE = re.compile(r"^(?P<fence>`{3,}|:{3,})\{(?P<type>[a-z-]+)\}[ \t]*(?P<t
 _OPTION_RE = re.compile(r"^:(?P<name>[a-z_]+):[ \t]*(?P<value>.*)$")
 
 
-@dataclass(frozen=True)
-class DocNeed:
+class DocNeed(Record):
     """One need as written in a page."""
 
     type: str
@@ -41,10 +41,16 @@ class DocNeed:
         return tuple(x.strip() for x in self.options.get(name, "").split(",") if x.strip())
 
 
-def docs_root() -> Path | None:
-    """The ``docs/`` directory of the checkout this package runs from, if there is one."""
-    root = Path(__file__).resolve().parents[2] / "docs"
-    return root if (root / "index.md").is_file() else None
+def docs_root() -> str | None:
+    """The ``docs/`` directory of the checkout this package runs from, if there is one
+    (paths are strings: ``pathlib`` costs the command line more than a check does)."""
+    root = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__)))), "docs")
+    return root if os.path.isfile(os.path.join(root, "index.md")) else None
+
+
+def _read(path: str) -> str:
+    with open(path, encoding="utf-8") as f:
+        return f.read()
 
 
 def parse_page(text: str, file: str) -> list[DocNeed]:
@@ -81,9 +87,11 @@ def load() -> Mapping[str, DocNeed]:
     if root is None:
         return {}
     needs: dict[str, DocNeed] = {}
-    for page in sorted(root.rglob("*.md")):
-        rel = str(page.relative_to(root.parent))
-        for need in parse_page(page.read_text(encoding="utf-8"), rel):
+    top = os.path.dirname(root)
+    pages = sorted(os.path.join(d, f) for d, _, files in os.walk(root) for f in files if f.endswith(".md"))
+    for path in pages:
+        rel = os.path.relpath(path, top).replace(os.sep, "/")
+        for need in parse_page(_read(path), rel):
             needs.setdefault(need.id, need)
     return needs
 
@@ -93,10 +101,10 @@ def page(rel: str) -> Mapping[str, DocNeed]:
     """The hand-written needs of one page (``docs/...md``) by ID: what a command needs for a
     few rules, without reading every page."""
     root = docs_root()
-    path = root.parent / rel if root is not None else None
-    if path is None or not path.is_file():
+    path = os.path.join(os.path.dirname(root), rel) if root is not None else None
+    if path is None or not os.path.isfile(path):
         return {}
-    return {n.id: n for n in parse_page(path.read_text(encoding="utf-8"), rel)}
+    return {n.id: n for n in parse_page(_read(path), rel)}
 
 
 def incoming(target: str, link: str) -> list[DocNeed]:

@@ -8,7 +8,6 @@ problem in a file is reported at once, never just the first.
 
 from __future__ import annotations
 
-import dataclasses
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,8 +18,7 @@ from vmxkb.state import DEFAULT_CAPABILITIES, Capabilities
 #: Keys that are neither capability fields nor ignored metadata are errors.
 METADATA_KEYS = frozenset({"name", "description"})
 
-_FIELDS = {f.name: f for f in dataclasses.fields(Capabilities)}
-_TYPES = {name: type(getattr(DEFAULT_CAPABILITIES, name)) for name in _FIELDS}
+_TYPES = {name: type(getattr(DEFAULT_CAPABILITIES, name)) for name in Capabilities.field_names()}
 
 
 class ProfileError(ValueError):
@@ -74,7 +72,7 @@ def capabilities_from_mapping(data: Mapping[str, Any], source: str = "<profile>"
                 values[key] = frozenset(_int(x) for x in raw)
             else:
                 problems.append(f"{key} must be a list of integers, not {raw!r}")
-    caps = dataclasses.replace(DEFAULT_CAPABILITIES, **values)
+    caps = DEFAULT_CAPABILITIES.replace(**values)
     problems += _consistency(caps, set(values))
     if problems:
         raise ProfileError(source, problems)
@@ -115,7 +113,7 @@ def load_profile(path: str | Path) -> Capabilities:
 def profile_toml(caps: Capabilities = DEFAULT_CAPABILITIES) -> str:
     """A profile file for ``caps`` (how ``examples/profiles/default.toml`` is made)."""
     lines = []
-    for name in _FIELDS:
+    for name in Capabilities.field_names():
         value = getattr(caps, name)
         if isinstance(value, bool):
             lines.append(f"{name} = {'true' if value else 'false'}")

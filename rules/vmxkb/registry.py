@@ -21,30 +21,29 @@ time and compares.
 from __future__ import annotations
 
 import functools
-import inspect
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
 
+from vmxkb.record import Record
 from vmxkb.state import MissingField
 
+TYPE_CHECKING = False  # typing is not imported at run time (start-up: docs/bench.md)
 if TYPE_CHECKING:
     import doctest
+    from typing import Any, Literal, TypeAlias
+
+    Kind: TypeAlias = Literal["check", "effect", "bare-metal"]
+    #: What a violated check makes the CPU report. ``control``: VMfail with VM-instruction
+    #: error 7 (checks on VMX controls). ``host``: VMfail with error 8 (checks on host state,
+    #: which include those related to address-space size). ``guest``: VM-entry failure, exit
+    #: reason 33 with bit 31 set.
+    Phase: TypeAlias = Literal["control", "host", "guest"]
 
 RULE_ID_RE = re.compile(r"^(ENTRY|POST|BM)_[A-Z0-9]+(_[A-Z0-9]+)+$")
 SCENARIO_ID_RE = re.compile(r"^SCN_[A-Z0-9]+(_[A-Z0-9]+)+$")
 
-Kind = Literal["check", "effect", "bare-metal"]
-#: What a violated check makes the CPU report. ``control``: VMfail with VM-instruction
-#: error 7 (checks on VMX controls). ``host``: VMfail with error 8 (checks on host state,
-#: which include those related to address-space size). ``guest``: VM-entry failure, exit
-#: reason 33 with bit 31 set.
-Phase = Literal["control", "host", "guest"]
 
-
-@dataclass(frozen=True)
-class Violation:
+class Violation(Record):
     """One broken rule: its ID, a one-line reason, and the values that prove it."""
 
     rule_id: str
@@ -63,11 +62,10 @@ def _fmt(value: int | bool | str) -> str:
 
 
 Violations = tuple[Violation, ...]
-RuleFunc = Callable[[Any], Violations]
+RuleFunc = Callable[..., Violations]
 
 
-@dataclass(frozen=True)
-class Scenario:
+class Scenario(Record):
     """A doctest scenario of a rule, as parsed from its docstring."""
 
     id: str
@@ -89,8 +87,7 @@ class Scenario:
         return "\n".join(out)
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(Record):
     """A registered rule."""
 
     id: str
@@ -114,11 +111,15 @@ class Rule:
     @property
     def summary(self) -> str:
         """First paragraph of the docstring: the one-line paraphrase."""
+        import inspect
+
         doc = inspect.getdoc(self.func) or ""
         return " ".join(doc.split("\n\n", 1)[0].split())
 
     @property
     def source_file(self) -> str:
+        import inspect
+
         return inspect.getsourcefile(self.func) or "?"
 
     @property
@@ -171,6 +172,8 @@ _HEADER_RE = re.compile(
 
 def parse_scenarios(r: Rule) -> Iterator[Scenario]:
     """The scenarios in a rule's docstring (see the module docstring for the format)."""
+    import inspect
+
     doc = r.func.__doc__ or ""
     try:
         source, first_line = inspect.getsourcelines(r.func)
@@ -198,8 +201,7 @@ def parse_scenarios(r: Rule) -> Iterator[Scenario]:
         )
 
 
-@dataclass(frozen=True)
-class Verdict:
+class Verdict(Record):
     """What one rule says about one subject; its ``repr`` is what scenarios print."""
 
     rule_id: str
@@ -233,8 +235,7 @@ def verdict(func: Callable[..., Violations], subject: object) -> Verdict:
         return Verdict(rule_id, (), missing.names)
 
 
-@dataclass(frozen=True)
-class ScenarioResult:
+class ScenarioResult(Record):
     """A scenario run: what it states against what the model computes."""
 
     scenario: Scenario

@@ -8,13 +8,12 @@ never guessed.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import NamedTuple
+
+from vmxkb.record import Record, make_record
 
 
-class FieldInfo(NamedTuple):
+class FieldInfo(Record):
     """What the SDM and the kernel say about one VMCS field."""
 
     encoding: int
@@ -145,24 +144,14 @@ class _VmcsMethods:
         """The fields that have a value, by kernel name."""
         return {n: v for n in FIELDS if (v := getattr(self, n)) is not None}
 
-    def replace(self, **values: int | None) -> Vmcs:
-        """A copy with some fields changed."""
-        return dataclasses.replace(self, **values)  # type: ignore[type-var]
 
 
 #: Values of the VMCS fields in scope (one attribute per :data:`FIELDS` name, ``None``
-#: meaning "not given"), frozen.
-Vmcs = dataclasses.make_dataclass(
-    "Vmcs",
-    [(name, "int | None", field(default=None)) for name in FIELDS],
-    bases=(_VmcsMethods,),
-    frozen=True,
-)
-Vmcs.__module__ = __name__
+#: meaning "not given"), frozen; ``replace(**fields)`` gives a changed copy.
+Vmcs = make_record("Vmcs", FIELDS, None, _VmcsMethods, __name__)
 
 
-@dataclass(frozen=True)
-class Capabilities:
+class Capabilities(Record):
     """Implementation facts the rules depend on (IA32_VMX_* MSRs, CPUID), as data.
 
     The defaults are the documented default profile (``examples/profiles/default.toml``,
@@ -232,13 +221,12 @@ class Capabilities:
 DEFAULT_CAPABILITIES = Capabilities()
 
 
-@dataclass(frozen=True)
-class EntryState:
+class EntryState(Record):
     """Everything a VM-entry check looks at: the VMCS, the CPU's capabilities, and
     whether VMLAUNCH/VMRESUME runs in SMM."""
 
     vmcs: Vmcs
-    caps: Capabilities = field(default=DEFAULT_CAPABILITIES)
+    caps: Capabilities = DEFAULT_CAPABILITIES
     in_smm: bool = False
 
     def need(self, *names: str) -> tuple[int, ...]:

@@ -11,8 +11,9 @@ the rule that governs it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+TYPE_CHECKING = False  # typing is not imported at run time (start-up: docs/bench.md)
+if TYPE_CHECKING:
+    from typing import Literal
 
 from vmxkb.bits import (
     DR6_BS,
@@ -33,6 +34,7 @@ from vmxkb.bits import (
     intr_info_type,
     intr_info_valid,
 )
+from vmxkb.record import Record
 from vmxkb.registry import REGISTRY, Rule, Violation, verdict
 from vmxkb.state import EntryState
 
@@ -40,8 +42,7 @@ from vmxkb.state import EntryState
 DR6_INIT = 0xFFFF0FF0
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(Record):
     """What VMLAUNCH/VMRESUME reports."""
 
     kind: Literal["vmfail", "entry-failure", "entered", "unknown"]
@@ -59,8 +60,7 @@ class Outcome:
         return "unknown: no check failed, but some could not be evaluated"
 
 
-@dataclass(frozen=True)
-class AfterEntry:
+class AfterEntry(Record):
     """The guest right after a successful VM entry, at the boundary where it resumes."""
 
     vectoring: bool
@@ -81,8 +81,7 @@ class AfterEntry:
     debugctl: int
 
 
-@dataclass(frozen=True)
-class EntryResult:
+class EntryResult(Record):
     """Everything the model says about one attempted VM entry."""
 
     violations: tuple[Violation, ...]
@@ -188,8 +187,7 @@ def after_entry(state: EntryState, dr6_before: int = DR6_INIT) -> AfterEntry:
     )
 
 
-@dataclass(frozen=True)
-class Transition:
+class Transition(Record):
     """A VM entry as observed: the state entered with, DR6 before it, and what the guest
     had right after. The post-entry rules judge a transition, whoever produced it (this
     model, an emulator such as Bochs, or a trace from hardware)."""
@@ -202,7 +200,5 @@ class Transition:
 def transition(state: EntryState, dr6_before: int = DR6_INIT, **changes: object) -> Transition:
     """The transition this model computes for ``state``, with some after-entry values
     replaced (``changes``): how scenarios describe an implementation that differs."""
-    import dataclasses
-
-    after = dataclasses.replace(after_entry(state, dr6_before), **changes)  # type: ignore[arg-type]
+    after = after_entry(state, dr6_before).replace(**changes)
     return Transition(state, after, dr6_before)

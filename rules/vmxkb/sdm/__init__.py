@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import importlib
 from types import ModuleType
-from typing import TYPE_CHECKING
+
+TYPE_CHECKING = False  # typing is not imported at run time (start-up: docs/bench.md)
 
 if TYPE_CHECKING:
     from vmxkb.registry import Rule

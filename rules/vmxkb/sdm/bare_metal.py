@@ -14,12 +14,15 @@ reference), or a KVM behaviour model (:mod:`vmxkb.kvm`).
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
-from typing import Literal
-
 from vmxkb.bits import PENDING_DBG_BS, PENDING_DBG_VALID_CAUSES
+from vmxkb.record import Record
 from vmxkb.registry import Violations, me, rule, verdict
+
+TYPE_CHECKING = False  # typing is not imported at run time (start-up: docs/bench.md)
+if TYPE_CHECKING:
+    from typing import Literal, TypeAlias
+
+    Shadow: TypeAlias = Literal["none", "sti", "movss"]
 
 MOVSS_SECTION = "SEC_BM_MOVSS"
 STI_SECTION = "SEC_BM_STI"
@@ -30,11 +33,8 @@ MOVSS_LIKE = frozenset({"MOV SS", "POP SS"})
 #: Every instruction the model knows; NOP stands for any non-branch instruction.
 INSTRUCTIONS = ("NOP", "MOV SS", "POP SS", "STI")
 
-Shadow = Literal["none", "sti", "movss"]
 
-
-@dataclass(frozen=True)
-class Cpu:
+class Cpu(Record):
     """Architectural state at an instruction boundary."""
 
     tf: bool = False  #: RFLAGS.TF
@@ -45,8 +45,7 @@ class Cpu:
     irq_pending: bool = False  #: a maskable interrupt is waiting
 
 
-@dataclass(frozen=True)
-class Delivery:
+class Delivery(Record):
     """The first event the guest takes."""
 
     at: int  #: boundary index
@@ -58,8 +57,7 @@ class Delivery:
         return f"{self.event}{bs} at boundary {self.at}"
 
 
-@dataclass(frozen=True)
-class Run:
+class Run(Record):
     """A program, the state it started in, and the first event taken (or none)."""
 
     program: tuple[str, ...]
@@ -84,7 +82,7 @@ def execute(cpu: Cpu, insn: str) -> Cpu:
         shadow = "movss"
     elif insn == "STI" and not cpu.if_:
         shadow = "sti"
-    return dataclasses.replace(cpu, shadow=shadow, pending_db=pending, if_=cpu.if_ or insn == "STI")
+    return cpu.replace(shadow=shadow, pending_db=pending, if_=cpu.if_ or insn == "STI")
 
 
 def take_event(cpu: Cpu, at: int) -> Delivery | None:
