@@ -163,6 +163,26 @@ def inj_type_valid(s: EntryState) -> Violations:
     >>> verdict(inj_type_valid, long_mode(Capabilities(monitor_trap_flag=False),
     ...     VM_ENTRY_INTR_INFO_FIELD=make_intr_info(0, 7)))
     fails ENTRY_CTRL_INJ_TYPE_VALID: type 7 needs monitor-trap-flag support [VM_ENTRY_INTR_INFO_FIELD=0x80000700]
+
+    Scenario SCN_INJ_TYPE_NOT_VALID (passes): bits 10:8 say type 1 but the valid bit (31)
+    is clear, so nothing is injected and the type is not checked: only bit 31 arms the
+    event-injection checks (the CPU clears just that bit on every VM exit).
+
+    >>> verdict(inj_type_valid, long_mode(VM_ENTRY_INTR_INFO_FIELD=0x101))
+    passes
+
+    Scenario SCN_INJ_TYPE_MTF_PENDING (passes): a pending MTF VM exit (type 7, vector 0)
+    injected on a CPU that has the monitor trap flag, as a VMM restoring a saved vCPU does.
+
+    >>> verdict(inj_type_valid, long_mode(VM_ENTRY_INTR_INFO_FIELD=make_intr_info(0, 7)))
+    passes
+
+    Scenario SCN_INJ_TYPE_NO_MTF_DB (passes): a #DB hardware exception on a CPU without the
+    monitor trap flag: that capability matters only for type 7.
+
+    >>> verdict(inj_type_valid, long_mode(Capabilities(monitor_trap_flag=False),
+    ...     VM_ENTRY_INTR_INFO_FIELD=make_intr_info(1, 3)))
+    passes
     """
     info = _injection(s)
     if info is None:
@@ -209,6 +229,37 @@ def inj_vector_matches_type(s: EntryState) -> Violations:
     >>> verdict(inj_vector_matches_type, long_mode(VM_ENTRY_INTR_INFO_FIELD=make_intr_info(1, 7)))
     fails ENTRY_CTRL_INJ_VECTOR_MATCHES_TYPE: type 7 with vector 1, not 0
         [VM_ENTRY_INTR_INFO_FIELD=0x80000701]
+
+    Scenario SCN_INJ_VECTOR_NOT_VALID (passes): an NMI type with vector 1 left in the field
+    with the valid bit clear: no event is injected, so the vector is not checked.
+
+    >>> verdict(inj_vector_matches_type, long_mode(VM_ENTRY_INTR_INFO_FIELD=0x201))
+    passes
+
+    Scenario SCN_INJ_VECTOR_NMI_2 (passes): a virtual NMI injected with vector 2, the only
+    vector an NMI may use.
+
+    >>> verdict(inj_vector_matches_type, long_mode(VM_ENTRY_INTR_INFO_FIELD=make_intr_info(2, 2)))
+    passes
+
+    Scenario SCN_INJ_VECTOR_EXT_INTR_TIMER (passes): an external interrupt with the local
+    APIC timer vector 0xec: the limit of 31 binds hardware exceptions only.
+
+    >>> verdict(inj_vector_matches_type, long_mode(VM_ENTRY_INTR_INFO_FIELD=make_intr_info(0xec, 0)))
+    passes
+
+    Scenario SCN_INJ_VECTOR_MTF_PENDING (passes): type 7 with vector 0, a pending MTF VM
+    exit, on a CPU without FRED.
+
+    >>> verdict(inj_vector_matches_type, long_mode(VM_ENTRY_INTR_INFO_FIELD=make_intr_info(0, 7)))
+    passes
+
+    Scenario SCN_INJ_VECTOR_OTHER_FRED (passes): on a FRED CPU a re-injected SYSCALL (type
+    7, vector 1) is not judged here but by ENTRY_CTRL_INJ_FRED_OTHER_EVENT.
+
+    >>> verdict(inj_vector_matches_type, long_mode(Capabilities(fred=True), GUEST_CR4=0x1000026e0,
+    ...     VM_ENTRY_INTR_INFO_FIELD=make_intr_info(1, 7), VM_ENTRY_INSTRUCTION_LEN=2))
+    passes
     """
     info = _injection(s)
     if info is None:
@@ -276,6 +327,39 @@ def inj_errcode_iff(s: EntryState) -> Violations:
     >>> verdict(inj_errcode_iff, protected_mode(Capabilities(no_hw_errcode_check=True),
     ...     VM_ENTRY_INTR_INFO_FIELD=make_intr_info(13, 3)))
     passes
+
+    Scenario SCN_INJ_ERRCODE_NOT_VALID (passes): deliver-error-code is set on a #DB but the
+    valid bit is clear: nothing is injected, so the bit is not checked.
+
+    >>> verdict(inj_errcode_iff, long_mode(VM_ENTRY_INTR_INFO_FIELD=0xb01))
+    passes
+
+    Scenario SCN_INJ_ERRCODE_SOFT_INT_13 (passes): INT 0Dh reflected as a software
+    interrupt (type 4) into a protected-mode guest carries no error code: vector 13 pushes
+    one only when it is delivered as a #GP hardware exception.
+
+    >>> verdict(inj_errcode_iff, protected_mode(VM_ENTRY_INTR_INFO_FIELD=make_intr_info(13, 4),
+    ...     VM_ENTRY_INSTRUCTION_LEN=2))
+    passes
+
+    Scenario SCN_INJ_ERRCODE_NO_HW_CHECK_DB_CODE (passes): with IA32_VMX_BASIC[56]=1 a
+    protected-mode #DB may even carry an error code: the per-vector part is gone for
+    every vector, not only for those that push one.
+
+    >>> verdict(inj_errcode_iff, protected_mode(Capabilities(no_hw_errcode_check=True),
+    ...     VM_ENTRY_INTR_INFO_FIELD=make_intr_info(1, 3, deliver_code=True)))
+    passes
+
+    Scenario SCN_INJ_ERRCODE_NO_HW_CHECK_REAL_MODE (fails): IA32_VMX_BASIC[56]=1 does not
+    relax real mode: a #GP with an error code into an unrestricted guest with CR0.PE=0
+    still fails.
+
+    >>> verdict(inj_errcode_iff, real_mode(Capabilities(no_hw_errcode_check=True),
+    ...     VM_ENTRY_INTR_INFO_FIELD=make_intr_info(13, 3, deliver_code=True)))
+    fails ENTRY_CTRL_INJ_ERRCODE_IFF: deliver-error-code is 1 but a hardware exception with vector 13
+        in real mode (unrestricted guest=1, CR0.PE=0) pushes none
+        [VM_ENTRY_INTR_INFO_FIELD=0x80000b0d, CPU_BASED_VM_EXEC_CONTROL=0xb5a06dfa,
+         SECONDARY_VM_EXEC_CONTROL=0x7eb, GUEST_CR0=0x30]
     """
     info = _injection(s)
     if info is None:
@@ -330,6 +414,12 @@ def inj_reserved_zero(s: EntryState) -> Violations:
 
     >>> verdict(inj_reserved_zero, long_mode(VM_ENTRY_INTR_INFO_FIELD=make_intr_info(3, 6) | 0x1000))
     fails ENTRY_CTRL_INJ_RESERVED_ZERO: reserved bits 30:12 are 0x1000 [VM_ENTRY_INTR_INFO_FIELD=0x80001603]
+
+    Scenario SCN_INJ_RESERVED_NOT_VALID (passes): the same copied value with bit 12 set,
+    but with the valid bit clear: nothing is injected, so the reserved bits are not checked.
+
+    >>> verdict(inj_reserved_zero, long_mode(VM_ENTRY_INTR_INFO_FIELD=0x1603))
+    passes
     """
     info = _injection(s)
     if info is None:
@@ -363,6 +453,21 @@ def inj_errcode_width(s: EntryState) -> Violations:
     ...     VM_ENTRY_EXCEPTION_ERROR_CODE=0x10000))
     fails ENTRY_CTRL_INJ_ERRCODE_WIDTH: error code does not fit in 16 bits
         [VM_ENTRY_INTR_INFO_FIELD=0x80000b0d, VM_ENTRY_EXCEPTION_ERROR_CODE=0x10000]
+
+    Scenario SCN_INJ_WIDTH_NOT_VALID (passes): a 32-bit value left in the error-code field
+    while the interruption information has its valid bit clear: nothing is injected.
+
+    >>> verdict(inj_errcode_width, long_mode(VM_ENTRY_INTR_INFO_FIELD=0xb0d,
+    ...     VM_ENTRY_EXCEPTION_ERROR_CODE=0x10000))
+    passes
+
+    Scenario SCN_INJ_WIDTH_NOT_DELIVERED (passes): a #DB injected without an error code,
+    with a stale 32-bit value in the error-code field: the field is read only when
+    deliver-error-code is 1.
+
+    >>> verdict(inj_errcode_width, long_mode(VM_ENTRY_INTR_INFO_FIELD=make_intr_info(1, 3),
+    ...     VM_ENTRY_EXCEPTION_ERROR_CODE=0x10000))
+    passes
     """
     info = _injection(s)
     if info is None or not info & INTR_INFO_DELIVER_CODE_MASK:
@@ -410,6 +515,19 @@ def inj_insn_len(s: EntryState) -> Violations:
     >>> verdict(inj_insn_len, long_mode(VM_ENTRY_INTR_INFO_FIELD=make_intr_info(0x80, 4), VM_ENTRY_INSTRUCTION_LEN=16))
     fails ENTRY_CTRL_INJ_INSN_LEN: type 4 needs an instruction length of 1 to 15, not 16
         [VM_ENTRY_INTR_INFO_FIELD=0x80000480, VM_ENTRY_INSTRUCTION_LEN=0x10]
+
+    Scenario SCN_INJ_LEN_NOT_VALID (passes): INT 0x80 with length 0, but the valid bit is
+    clear: nothing is injected, so the length is not checked.
+
+    >>> verdict(inj_insn_len, long_mode(VM_ENTRY_INTR_INFO_FIELD=0x480, VM_ENTRY_INSTRUCTION_LEN=0))
+    passes
+
+    Scenario SCN_INJ_LEN_PF_ZERO (passes): a #PF hardware exception with length 0: only
+    software events (types 4, 5 and 6) use the instruction length.
+
+    >>> verdict(inj_insn_len, long_mode(VM_ENTRY_INTR_INFO_FIELD=make_intr_info(14, 3, deliver_code=True),
+    ...     VM_ENTRY_EXCEPTION_ERROR_CODE=2, VM_ENTRY_INSTRUCTION_LEN=0))
+    passes
     """
     info = _injection(s)
     if info is None or intr_info_type(info) not in INSTRUCTION_LENGTH_TYPES:
@@ -462,6 +580,44 @@ def inj_fred_other_event(s: EntryState) -> Violations:
     >>> verdict(inj_fred_other_event, long_mode(Capabilities(fred=True), GUEST_CR4=0x1000026e0,
     ...     VM_ENTRY_INTR_INFO_FIELD=make_intr_info(0x20, 0), VM_ENTRY_INSTRUCTION_LEN=0))
     passes
+
+    Scenario SCN_INJ_FRED_NO_FRED_CPU (passes): type 7 with vector 1 on a CPU without FRED:
+    this clause does not apply (ENTRY_CTRL_INJ_VECTOR_MATCHES_TYPE rejects the vector).
+
+    >>> verdict(inj_fred_other_event, long_mode(VM_ENTRY_INTR_INFO_FIELD=make_intr_info(1, 7),
+    ...     VM_ENTRY_INSTRUCTION_LEN=2))
+    passes
+
+    Scenario SCN_INJ_FRED_NOT_VALID (passes): type 7 with vector 3 left in the field of a
+    FRED CPU with the valid bit clear: nothing is injected.
+
+    >>> verdict(inj_fred_other_event, long_mode(Capabilities(fred=True), GUEST_CR4=0x1000026e0,
+    ...     VM_ENTRY_INTR_INFO_FIELD=0x703, VM_ENTRY_INSTRUCTION_LEN=2))
+    passes
+
+    Scenario SCN_INJ_FRED_MTF_PENDING (passes): a pending MTF VM exit (type 7, vector 0) on
+    a FRED CPU into a guest with CR4.FRED=0: vector 0 needs no FRED guest.
+
+    >>> verdict(inj_fred_other_event, long_mode(Capabilities(fred=True),
+    ...     VM_ENTRY_INTR_INFO_FIELD=make_intr_info(0, 7)))
+    passes
+
+    Scenario SCN_INJ_FRED_SYSCALL_LEN_16 (fails): a SYSCALL re-injected into a FRED guest
+    with an instruction length of 16, longer than any instruction.
+
+    >>> verdict(inj_fred_other_event, long_mode(Capabilities(fred=True), GUEST_CR4=0x1000026e0,
+    ...     VM_ENTRY_INTR_INFO_FIELD=make_intr_info(1, 7), VM_ENTRY_INSTRUCTION_LEN=16))
+    fails ENTRY_CTRL_INJ_FRED_OTHER_EVENT: type 7 with vector 1 needs an instruction length of at most 15, not 16
+        [VM_ENTRY_INTR_INFO_FIELD=0x80000701, VM_ENTRY_INSTRUCTION_LEN=0x10]
+
+    Scenario SCN_INJ_FRED_SYSCALL_NOT_IA32E (fails): a SYSENTER event (type 7, vector 2)
+    into a 32-bit guest ("IA-32e mode guest" 0) whose CR4.FRED is set: CR4.FRED alone
+    does not make a FRED guest.
+
+    >>> verdict(inj_fred_other_event, protected_mode(Capabilities(fred=True), GUEST_CR4=0x100002010,
+    ...     VM_ENTRY_INTR_INFO_FIELD=make_intr_info(2, 7), VM_ENTRY_INSTRUCTION_LEN=2))
+    fails ENTRY_CTRL_INJ_FRED_OTHER_EVENT: type 7 with vector 2 needs a FRED guest (IA-32e mode guest=0, CR4.FRED=1)
+        [VM_ENTRY_INTR_INFO_FIELD=0x80000702, VM_ENTRY_CONTROLS=0xd1ff, GUEST_CR4=0x100002010]
     """
     if not s.caps.fred:
         return ()

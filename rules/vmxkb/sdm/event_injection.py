@@ -48,6 +48,15 @@ def inj_no_debug_register_update(t: Transition) -> Violations:
     fails POST_INJ_NO_DEBUG_REGISTER_UPDATE: DR7 differs from the loaded value [GUEST_DR7=0x2400, dr7_after=0x400]
     fails POST_INJ_NO_DEBUG_REGISTER_UPDATE: IA32_DEBUGCTL differs from the loaded value
         [GUEST_IA32_DEBUGCTL=0x2, debugctl_after=0x0]
+
+    Scenario SCN_INJ_NONE_PENDING_DB_DR6 (passes): no event injected and a pending
+    single-step #DB (TF=1, BS pending) delivered right after entry: that #DB writes DR6.BS,
+    which this clause, about injection only, does not forbid.
+
+    >>> verdict(inj_no_debug_register_update, transition(entry(VM_ENTRY_INTR_INFO_FIELD=0,
+    ...     GUEST_INTERRUPTIBILITY_INFO=0, GUEST_ACTIVITY_STATE=0, GUEST_PENDING_DBG_EXCEPTIONS=0x4000,
+    ...     GUEST_DR7=0x400, GUEST_IA32_DEBUGCTL=0)))
+    passes
     """
     if t.after.injected is None:
         return ()

@@ -83,6 +83,19 @@ def act_value_supported(s: EntryState) -> Violations:
 
     >>> verdict(act_value_supported, entry(GUEST_ACTIVITY_STATE=4))
     fails ENTRY_GUEST_ACT_VALUE_SUPPORTED: activity state 4 is not defined [GUEST_ACTIVITY_STATE=0x4]
+
+    Scenario SCN_ACT_ACTIVE_NOT_LISTED (passes): a profile that copies only the
+    IA32_VMX_MISC[8:6] bits (here just HLT) and so does not list 0: the active state is
+    always allowed, whatever the MSR reports.
+
+    >>> verdict(act_value_supported, long_mode(Capabilities(activity_states=frozenset({1})), GUEST_ACTIVITY_STATE=0))
+    passes
+
+    Scenario SCN_ACT_SIPI_UNSUPPORTED (fails): an AP parked in wait-for-SIPI on a CPU that
+    reports only HLT: a defined value the CPU does not support still fails the entry.
+
+    >>> verdict(act_value_supported, real_mode(Capabilities(activity_states=frozenset({0, 1})), GUEST_ACTIVITY_STATE=3))
+    fails ENTRY_GUEST_ACT_VALUE_SUPPORTED: this CPU does not support wait-for-SIPI [GUEST_ACTIVITY_STATE=0x3]
     """
     act = s.need1("GUEST_ACTIVITY_STATE")
     r = me(act_value_supported)
@@ -106,6 +119,13 @@ def act_hlt_needs_cpl0(s: EntryState) -> Violations:
 
     >>> verdict(act_hlt_needs_cpl0, entry(GUEST_ACTIVITY_STATE=1, GUEST_SS_AR_BYTES=0xc0f3))
     fails ENTRY_GUEST_ACT_HLT_NEEDS_CPL0: HLT with SS.DPL=3 [GUEST_ACTIVITY_STATE=0x1, GUEST_SS_AR_BYTES=0xc0f3]
+
+    Scenario SCN_ACT_USER_MODE_RUNNING (passes): a guest running user code (SS.DPL=3) in
+    the active state: the CPL requirement belongs to HLT only.
+
+    >>> verdict(act_hlt_needs_cpl0, long_mode(GUEST_ACTIVITY_STATE=0, GUEST_CS_AR_BYTES=0xA0FB,
+    ...     GUEST_SS_AR_BYTES=0xC0F3))
+    passes
     """
     act = s.need1("GUEST_ACTIVITY_STATE")
     if act != GUEST_ACTIVITY_HLT:
@@ -135,6 +155,13 @@ def act_shadow_needs_active(s: EntryState) -> Violations:
     >>> verdict(act_shadow_needs_active, entry(GUEST_ACTIVITY_STATE=1, GUEST_INTERRUPTIBILITY_INFO=1))
     fails ENTRY_GUEST_ACT_SHADOW_NEEDS_ACTIVE: STI/MOV-SS blocking with activity state HLT
         [GUEST_ACTIVITY_STATE=0x1, GUEST_INTERRUPTIBILITY_INFO=0x1]
+
+    Scenario SCN_ACT_HLT_SHADOW_EXPIRED (passes): "sti; hlt" entered as HLT with the
+    interruptibility state clear, as the CPU saves it: the STI shadow ended with the HLT
+    instruction, so HLT without blocking is the correct state.
+
+    >>> verdict(act_shadow_needs_active, long_mode(GUEST_ACTIVITY_STATE=1, GUEST_INTERRUPTIBILITY_INFO=0))
+    passes
     """
     act, intr = s.need("GUEST_ACTIVITY_STATE", "GUEST_INTERRUPTIBILITY_INFO")
     if not intr & GUEST_INTR_STATE_SHADOW or act == GUEST_ACTIVITY_ACTIVE:
@@ -180,6 +207,39 @@ def act_injection_allowed(s: EntryState) -> Violations:
     >>> verdict(act_injection_allowed, entry(GUEST_ACTIVITY_STATE=1, VM_ENTRY_INTR_INFO_FIELD=make_intr_info(6, 3)))
     fails ENTRY_GUEST_ACT_INJECTION_ALLOWED: HLT blocks the injected event (type 3, vector 6)
         [GUEST_ACTIVITY_STATE=0x1, VM_ENTRY_INTR_INFO_FIELD=0x80000306]
+
+    Scenario SCN_ACT_HLT_NOTHING_INJECTED (passes): an idle vCPU re-entered in HLT with
+    the #UD of an earlier injection still in the field but its valid bit clear (a VM exit
+    clears only bit 31): nothing is injected, so HLT blocks nothing.
+
+    >>> verdict(act_injection_allowed, long_mode(GUEST_ACTIVITY_STATE=1, VM_ENTRY_INTR_INFO_FIELD=0x306))
+    passes
+
+    Scenario SCN_ACT_UNDEFINED_WITH_EVENT (passes): an event injected with the undefined
+    activity state 4: this rule has no blocking table for it and leaves the failure to
+    ENTRY_GUEST_ACT_VALUE_SUPPORTED, so the cause is reported once.
+
+    >>> verdict(act_injection_allowed, long_mode(GUEST_ACTIVITY_STATE=4, VM_ENTRY_INTR_INFO_FIELD=make_intr_info(6, 3)))
+    passes
+
+    Scenario SCN_ACT_INJECT_UD_ACTIVE (passes): the same #UD injected into a running
+    (active) vCPU: the active state blocks nothing.
+
+    >>> verdict(act_injection_allowed, long_mode(GUEST_ACTIVITY_STATE=0, VM_ENTRY_INTR_INFO_FIELD=make_intr_info(6, 3)))
+    passes
+
+    Scenario SCN_ACT_INJECT_NMI_IN_SHUTDOWN (passes): an NMI injected into a vCPU in
+    shutdown, one of the two events (NMI, #MC) that shutdown lets through.
+
+    >>> verdict(act_injection_allowed, long_mode(GUEST_ACTIVITY_STATE=2, VM_ENTRY_INTR_INFO_FIELD=make_intr_info(2, 2)))
+    passes
+
+    Scenario SCN_ACT_INJECT_INTR_IN_SIPI_WAIT (fails): an external interrupt injected into an
+    AP waiting for SIPI: no event may be injected in wait-for-SIPI.
+
+    >>> verdict(act_injection_allowed, real_mode(GUEST_ACTIVITY_STATE=3, VM_ENTRY_INTR_INFO_FIELD=make_intr_info(0x30, 0)))
+    fails ENTRY_GUEST_ACT_INJECTION_ALLOWED: wait-for-SIPI blocks the injected event (type 0, vector 48)
+        [GUEST_ACTIVITY_STATE=0x3, VM_ENTRY_INTR_INFO_FIELD=0x80000030]
     """
     info = _injected(s)
     if info is None:
@@ -212,6 +272,13 @@ def act_no_sipi_wait_on_smm_entry(s: EntryState) -> Violations:
     >>> verdict(act_no_sipi_wait_on_smm_entry, entry(VM_ENTRY_CONTROLS=0x400, GUEST_ACTIVITY_STATE=3))
     fails ENTRY_GUEST_ACT_NO_SIPI_WAIT_ON_SMM_ENTRY: wait-for-SIPI with "entry to SMM"
         [VM_ENTRY_CONTROLS=0x400, GUEST_ACTIVITY_STATE=0x3]
+
+    Scenario SCN_ACT_SIPI_WITHOUT_SMM_ENTRY (passes): an AP after INIT entered in
+    wait-for-SIPI by an ordinary VM entry ("entry to SMM" clear): the restriction is
+    only for entries to SMM.
+
+    >>> verdict(act_no_sipi_wait_on_smm_entry, real_mode(GUEST_ACTIVITY_STATE=3))
+    passes
     """
     ctl, act = s.need("VM_ENTRY_CONTROLS", "GUEST_ACTIVITY_STATE")
     if ctl & VM_ENTRY_SMM and act == GUEST_ACTIVITY_WAIT_SIPI:
@@ -292,6 +359,12 @@ def intr_sti_needs_if(s: EntryState) -> Violations:
     >>> verdict(intr_sti_needs_if, entry(GUEST_INTERRUPTIBILITY_INFO=1, GUEST_RFLAGS=0x2))
     fails ENTRY_GUEST_INTR_STI_NEEDS_IF: STI blocking with RFLAGS.IF=0
         [GUEST_INTERRUPTIBILITY_INFO=0x1, GUEST_RFLAGS=0x2]
+
+    Scenario SCN_INTR_MOVSS_IF0 (passes): a MOV-SS shadow with interrupts disabled (IF=0):
+    only the STI shadow implies IF=1, MOV SS blocks whatever IF is.
+
+    >>> verdict(intr_sti_needs_if, long_mode(GUEST_INTERRUPTIBILITY_INFO=2, GUEST_RFLAGS=0x2))
+    passes
     """
     intr, rflags = s.need("GUEST_INTERRUPTIBILITY_INFO", "GUEST_RFLAGS")
     if intr & GUEST_INTR_STATE_STI and not rflags & RFLAGS_IF:
@@ -317,6 +390,21 @@ def intr_extint_no_shadow(s: EntryState) -> Violations:
     >>> verdict(intr_extint_no_shadow, entry(GUEST_INTERRUPTIBILITY_INFO=1, VM_ENTRY_INTR_INFO_FIELD=0x800000ec))
     fails ENTRY_GUEST_INTR_EXTINT_NO_SHADOW: external interrupt injected with STI/MOV-SS blocking
         [GUEST_INTERRUPTIBILITY_INFO=0x1, VM_ENTRY_INTR_INFO_FIELD=0x800000ec]
+
+    Scenario SCN_INTR_EXTINT_STALE_IN_STI (passes): an STI shadow with the interrupt of an
+    earlier injection left in the field, valid bit clear as a VM exit leaves it: no
+    interrupt is injected, so the shadow is allowed.
+
+    >>> verdict(intr_extint_no_shadow, long_mode(GUEST_INTERRUPTIBILITY_INFO=1, VM_ENTRY_INTR_INFO_FIELD=0xec))
+    passes
+
+    Scenario SCN_INTR_EXCEPTION_IN_STI (passes): a #PF injected while an STI shadow is
+    reported: this check is about external interrupts; hardware exceptions may be
+    injected in a shadow.
+
+    >>> verdict(intr_extint_no_shadow, long_mode(GUEST_INTERRUPTIBILITY_INFO=1,
+    ...     VM_ENTRY_INTR_INFO_FIELD=make_intr_info(14, 3, deliver_code=True)))
+    passes
     """
     info = _injected(s)
     if info is None or intr_info_type(info) != INTR_TYPE_EXT_INTR:
@@ -347,6 +435,19 @@ def intr_nmi_no_movss(s: EntryState) -> Violations:
     >>> verdict(intr_nmi_no_movss, entry(GUEST_INTERRUPTIBILITY_INFO=2, VM_ENTRY_INTR_INFO_FIELD=0x80000202))
     fails ENTRY_GUEST_INTR_NMI_NO_MOVSS: NMI injected with MOV-SS blocking
         [GUEST_INTERRUPTIBILITY_INFO=0x2, VM_ENTRY_INTR_INFO_FIELD=0x80000202]
+
+    Scenario SCN_INTR_NMI_STALE_IN_MOVSS (passes): a MOV-SS shadow with an earlier NMI left
+    in the field, valid bit clear: nothing is injected, so MOV-SS blocking is allowed.
+
+    >>> verdict(intr_nmi_no_movss, long_mode(GUEST_INTERRUPTIBILITY_INFO=2, VM_ENTRY_INTR_INFO_FIELD=0x202))
+    passes
+
+    Scenario SCN_INTR_EXCEPTION_IN_MOVSS (passes): a #PF injected while a MOV-SS shadow is
+    reported: the rule restricts NMI injection only.
+
+    >>> verdict(intr_nmi_no_movss, long_mode(GUEST_INTERRUPTIBILITY_INFO=2,
+    ...     VM_ENTRY_INTR_INFO_FIELD=make_intr_info(14, 3, deliver_code=True)))
+    passes
     """
     info = _injected(s)
     if info is None or intr_info_type(info) != INTR_TYPE_NMI_INTR:
@@ -383,6 +484,26 @@ def intr_nmi_sti_model_specific(s: EntryState) -> Violations:
     >>> verdict(intr_nmi_sti_model_specific, entry(GUEST_INTERRUPTIBILITY_INFO=1, VM_ENTRY_INTR_INFO_FIELD=0x80000202))
     fails ENTRY_GUEST_INTR_NMI_STI_MODEL_SPECIFIC: NMI injected with STI blocking on a CPU that refuses it
         [GUEST_INTERRUPTIBILITY_INFO=0x1, VM_ENTRY_INTR_INFO_FIELD=0x80000202]
+
+    Scenario SCN_INTR_NMI_STRICT_NO_SHADOW (passes): an NMI injected with no STI shadow on
+    a CPU that refuses NMIs in one: the refusal needs the shadow.
+
+    >>> verdict(intr_nmi_sti_model_specific, long_mode(GUEST_INTERRUPTIBILITY_INFO=0,
+    ...     VM_ENTRY_INTR_INFO_FIELD=make_intr_info(2, 2)))
+    passes
+
+    Scenario SCN_INTR_NMI_STALE_IN_STI (passes): an STI shadow on the same CPU with an
+    earlier NMI left in the field, valid bit clear: no NMI is injected.
+
+    >>> verdict(intr_nmi_sti_model_specific, long_mode(GUEST_INTERRUPTIBILITY_INFO=1, VM_ENTRY_INTR_INFO_FIELD=0x202))
+    passes
+
+    Scenario SCN_INTR_EXCEPTION_IN_STI_STRICT (passes): a #PF injected with an STI shadow
+    on the same CPU: the model-specific refusal is about NMIs only.
+
+    >>> verdict(intr_nmi_sti_model_specific, long_mode(GUEST_INTERRUPTIBILITY_INFO=1,
+    ...     VM_ENTRY_INTR_INFO_FIELD=make_intr_info(14, 3, deliver_code=True)))
+    passes
     """
     info = _injected(s)
     if info is None or intr_info_type(info) != INTR_TYPE_NMI_INTR:
@@ -412,6 +533,14 @@ def intr_smi_bit_outside_smm(s: EntryState) -> Violations:
 
     >>> verdict(intr_smi_bit_outside_smm, entry(GUEST_INTERRUPTIBILITY_INFO=4))
     fails ENTRY_GUEST_INTR_SMI_BIT_OUTSIDE_SMM: SMI blocking outside SMM [GUEST_INTERRUPTIBILITY_INFO=0x4]
+
+    Scenario SCN_INTR_SMI_BLOCKING_IN_SMM (passes): an SMM-transfer monitor (dual-monitor
+    treatment, running in SMM) entering its SMM guest with "entry to SMM" and SMI
+    blocking set: SMI blocking is legal when VM entry is executed in SMM.
+
+    >>> verdict(intr_smi_bit_outside_smm, long_mode(in_smm=True, VM_ENTRY_CONTROLS=0xD7FF,
+    ...     GUEST_INTERRUPTIBILITY_INFO=4))
+    passes
     """
     intr = s.need1("GUEST_INTERRUPTIBILITY_INFO")
     if intr & GUEST_INTR_STATE_SMI and not s.in_smm:
@@ -433,6 +562,12 @@ def intr_smi_bit_on_smm_entry(s: EntryState) -> Violations:
     >>> verdict(intr_smi_bit_on_smm_entry, entry(VM_ENTRY_CONTROLS=0x400, GUEST_INTERRUPTIBILITY_INFO=0))
     fails ENTRY_GUEST_INTR_SMI_BIT_ON_SMM_ENTRY: "entry to SMM" without SMI blocking
         [VM_ENTRY_CONTROLS=0x400, GUEST_INTERRUPTIBILITY_INFO=0x0]
+
+    Scenario SCN_INTR_NO_SMM_ENTRY_NO_SMI (passes): an ordinary VM entry ("entry to SMM"
+    clear) without SMI blocking: SMI blocking is required only on entry to SMM.
+
+    >>> verdict(intr_smi_bit_on_smm_entry, long_mode(GUEST_INTERRUPTIBILITY_INFO=0))
+    passes
     """
     ctl, intr = s.need("VM_ENTRY_CONTROLS", "GUEST_INTERRUPTIBILITY_INFO")
     if ctl & VM_ENTRY_SMM and not intr & GUEST_INTR_STATE_SMI:
@@ -461,6 +596,29 @@ def intr_vnmi_inject_needs_unblocked(s: EntryState) -> Violations:
     ...     GUEST_INTERRUPTIBILITY_INFO=8, VM_ENTRY_INTR_INFO_FIELD=0x80000202))
     fails ENTRY_GUEST_INTR_VNMI_INJECT_NEEDS_UNBLOCKED: NMI injected with virtual-NMI blocking
         [PIN_BASED_VM_EXEC_CONTROL=0x20, GUEST_INTERRUPTIBILITY_INFO=0x8, VM_ENTRY_INTR_INFO_FIELD=0x80000202]
+
+    Scenario SCN_INTR_VNMI_BLOCKED_NOTHING_INJECTED (passes): virtual NMIs, the guest inside
+    its NMI handler (virtual-NMI blocking set) and the NMI of the previous entry left in
+    the field with the valid bit clear: nothing is injected.
+
+    >>> verdict(intr_vnmi_inject_needs_unblocked, long_mode(GUEST_INTERRUPTIBILITY_INFO=8,
+    ...     VM_ENTRY_INTR_INFO_FIELD=0x202))
+    passes
+
+    Scenario SCN_INTR_VNMI_BLOCKED_EXTINT (passes): an external interrupt injected into the
+    same NMI handler: virtual-NMI blocking holds back NMIs, not interrupts.
+
+    >>> verdict(intr_vnmi_inject_needs_unblocked, long_mode(GUEST_INTERRUPTIBILITY_INFO=8,
+    ...     VM_ENTRY_INTR_INFO_FIELD=make_intr_info(0xEC, 0)))
+    passes
+
+    Scenario SCN_INTR_NMI_BLOCKED_NO_VNMI (passes): an NMI injected with NMI blocking set
+    but the "virtual NMIs" control clear: without virtual NMIs, VM entry does not check
+    NMI blocking against an injected NMI.
+
+    >>> verdict(intr_vnmi_inject_needs_unblocked, long_mode(PIN_BASED_VM_EXEC_CONTROL=0xDF,
+    ...     GUEST_INTERRUPTIBILITY_INFO=8, VM_ENTRY_INTR_INFO_FIELD=make_intr_info(2, 2)))
+    passes
     """
     info = _injected(s)
     if info is None or intr_info_type(info) != INTR_TYPE_NMI_INTR:
@@ -497,6 +655,12 @@ def intr_enclave_bit(s: EntryState) -> Violations:
 
     >>> verdict(intr_enclave_bit, entry(Capabilities(sgx=False), GUEST_INTERRUPTIBILITY_INFO=0x10))
     fails ENTRY_GUEST_INTR_ENCLAVE_BIT: enclave interruption on a CPU without SGX [GUEST_INTERRUPTIBILITY_INFO=0x10]
+
+    Scenario SCN_INTR_MOVSS_NO_SGX (passes): MOV-SS blocking on a CPU without SGX, bit 4
+    clear: neither restriction applies unless enclave interruption is reported.
+
+    >>> verdict(intr_enclave_bit, long_mode(Capabilities(sgx=False), GUEST_INTERRUPTIBILITY_INFO=2))
+    passes
     """
     intr = s.need1("GUEST_INTERRUPTIBILITY_INFO")
     if not intr & GUEST_INTR_STATE_ENCLAVE_INTR:
@@ -584,6 +748,28 @@ def pde_bs_required_tf(s: EntryState) -> Violations:
     fails ENTRY_GUEST_PDE_BS_REQUIRED_TF: TF=1, BTF=0 in HLT but BS=0
         [GUEST_INTERRUPTIBILITY_INFO=0x0, GUEST_ACTIVITY_STATE=0x1, GUEST_RFLAGS=0x102,
          GUEST_IA32_DEBUGCTL=0x0, GUEST_PENDING_DBG_EXCEPTIONS=0x0]
+
+    Scenario SCN_PDE_SINGLE_STEP_OUTSIDE_SHADOW (passes): a debugger single-stepping the
+    guest (TF=1) outside any shadow and not in HLT: VM entry asks for BS only in a shadow
+    or in HLT, so BS=0 passes here.
+
+    >>> verdict(pde_bs_required_tf, long_mode(GUEST_RFLAGS=0x302, GUEST_PENDING_DBG_EXCEPTIONS=0))
+    passes
+
+    Scenario SCN_PDE_HLT_NO_TF (passes): the everyday idle vCPU: entered in HLT with TF=0
+    and BS=0; no single-step trap can be pending.
+
+    >>> verdict(pde_bs_required_tf, long_mode(GUEST_ACTIVITY_STATE=1, GUEST_RFLAGS=0x202,
+    ...     GUEST_PENDING_DBG_EXCEPTIONS=0))
+    passes
+
+    Scenario SCN_PDE_BTF_IN_STI_NO_BS (passes): branch stepping (TF=1 with DEBUGCTL.BTF=1)
+    in an STI shadow with BS=0: the trap waits for a branch, not for the next
+    instruction, so no single-step is pending and BS must stay clear.
+
+    >>> verdict(pde_bs_required_tf, long_mode(GUEST_INTERRUPTIBILITY_INFO=1, GUEST_RFLAGS=0x302,
+    ...     GUEST_IA32_DEBUGCTL=2, GUEST_PENDING_DBG_EXCEPTIONS=0))
+    passes
     """
     intr, act, rflags, debugctl, pde = s.need(*_BS_FIELDS)
     if not _bs_trigger(intr, act):
@@ -625,6 +811,30 @@ def pde_bs_forbidden_no_tf(s: EntryState) -> Violations:
     fails ENTRY_GUEST_PDE_BS_FORBIDDEN_NO_TF: BS=1 in a MOV-SS shadow but single-step is not armed (TF=1, BTF=1)
         [GUEST_INTERRUPTIBILITY_INFO=0x2, GUEST_ACTIVITY_STATE=0x0, GUEST_RFLAGS=0x102,
          GUEST_IA32_DEBUGCTL=0x2, GUEST_PENDING_DBG_EXCEPTIONS=0x4000]
+
+    Scenario SCN_PDE_BS_OUTSIDE_SHADOW (passes): BS pending with TF=0 outside any shadow
+    and not in HLT: VM entry does not constrain BS there (the #DB is delivered right
+    after the entry).
+
+    >>> verdict(pde_bs_forbidden_no_tf, long_mode(GUEST_RFLAGS=0x202, GUEST_PENDING_DBG_EXCEPTIONS=0x4000))
+    passes
+
+    Scenario SCN_PDE_BS_STUFFED_WITHOUT_TF (fails): BS set in an STI shadow with TF=0, as a
+    VMM that stuffs BS whenever it sees a shadow, without looking at TF, would leave it.
+
+    >>> verdict(pde_bs_forbidden_no_tf, long_mode(GUEST_INTERRUPTIBILITY_INFO=1, GUEST_RFLAGS=0x202,
+    ...     GUEST_PENDING_DBG_EXCEPTIONS=0x4000))
+    fails ENTRY_GUEST_PDE_BS_FORBIDDEN_NO_TF: BS=1 in an STI shadow but single-step is not armed (TF=0, BTF=0)
+        [GUEST_INTERRUPTIBILITY_INFO=0x1, GUEST_ACTIVITY_STATE=0x0, GUEST_RFLAGS=0x202,
+         GUEST_IA32_DEBUGCTL=0x0, GUEST_PENDING_DBG_EXCEPTIONS=0x4000]
+
+    Scenario SCN_PDE_BS_SET_IN_HLT (passes): a guest that executed HLT with TF=1, entered in
+    HLT with BS set as the CPU saves it: single-step is armed, so BS=1 is required, not
+    forbidden.
+
+    >>> verdict(pde_bs_forbidden_no_tf, long_mode(GUEST_ACTIVITY_STATE=1, GUEST_RFLAGS=0x302,
+    ...     GUEST_PENDING_DBG_EXCEPTIONS=0x4000))
+    passes
     """
     intr, act, rflags, debugctl, pde = s.need(*_BS_FIELDS)
     if not _bs_trigger(intr, act) or not pde & PENDING_DBG_BS:
@@ -665,6 +875,14 @@ def pde_rtm_constraints(s: EntryState) -> Violations:
     fails ENTRY_GUEST_PDE_RTM_CONSTRAINTS: RTM bit on a CPU without RTM [GUEST_PENDING_DBG_EXCEPTIONS=0x11000]
     fails ENTRY_GUEST_PDE_RTM_CONSTRAINTS: RTM with MOV-SS blocking
         [GUEST_PENDING_DBG_EXCEPTIONS=0x11000, GUEST_INTERRUPTIBILITY_INFO=0x2]
+
+    Scenario SCN_PDE_DATA_BP_IN_MOVSS_NO_RTM (passes): a data breakpoint hit by MOV SS (B0
+    and the enabled-breakpoint bit pending through the shadow) on a CPU without RTM: with
+    the RTM bit clear none of its constraints apply.
+
+    >>> verdict(pde_rtm_constraints, long_mode(Capabilities(rtm=False), GUEST_PENDING_DBG_EXCEPTIONS=0x1001,
+    ...     GUEST_INTERRUPTIBILITY_INFO=2))
+    passes
     """
     pde = s.need1("GUEST_PENDING_DBG_EXCEPTIONS")
     if not pde & PENDING_DBG_RTM:
@@ -747,6 +965,12 @@ def link_ptr_within_maxphyaddr(s: EntryState) -> Violations:
     >>> verdict(link_ptr_within_maxphyaddr, long_mode(VMCS_LINK_POINTER=0xFFFFFFFFFFFFF000))
     fails ENTRY_GUEST_LINK_PTR_WITHIN_MAXPHYADDR: VMCS link pointer sets bits 0xffffc00000000000 beyond MAXPHYADDR 46
         [VMCS_LINK_POINTER=0xfffffffffffff000]
+
+    Scenario SCN_LINK_PTR_NONE_ABOVE_WIDTH (passes): the all-ones "no linked VMCS" value,
+    which sets every bit above MAXPHYADDR, is exempt from the width check.
+
+    >>> verdict(link_ptr_within_maxphyaddr, long_mode(VMCS_LINK_POINTER=0xFFFFFFFFFFFFFFFF))
+    passes
     """
     link = s.need1("VMCS_LINK_POINTER")
     if link == VMCS_LINK_POINTER_NONE:
@@ -782,6 +1006,20 @@ def intr_fred_sti_not_cpl3(s: EntryState) -> Violations:
     ...     GUEST_INTERRUPTIBILITY_INFO=1, GUEST_SS_AR_BYTES=0xC0F3))
     fails ENTRY_GUEST_INTR_FRED_STI_NOT_CPL3: STI blocking at CPL 3 with CR4.FRED=1
         [GUEST_INTERRUPTIBILITY_INFO=0x1, GUEST_CR4=0x1000026e0, GUEST_SS_AR_BYTES=0xc0f3]
+
+    Scenario SCN_INTR_FRED_RING3_NO_SHADOW (passes): a FRED guest running user code
+    (CPL 3) with no STI shadow: CPL 3 is fine without the shadow.
+
+    >>> verdict(intr_fred_sti_not_cpl3, long_mode(Capabilities(fred=True), GUEST_CR4=0x1000026E0,
+    ...     GUEST_INTERRUPTIBILITY_INFO=0, GUEST_CS_AR_BYTES=0xA0FB, GUEST_SS_AR_BYTES=0xC0F3))
+    passes
+
+    Scenario SCN_INTR_LEGACY_STI_RING3 (passes): an STI shadow at CPL 3 (IOPL=3) with
+    CR4.FRED=0: the restriction is FRED's only.
+
+    >>> verdict(intr_fred_sti_not_cpl3, long_mode(GUEST_RFLAGS=0x3202, GUEST_INTERRUPTIBILITY_INFO=1,
+    ...     GUEST_CS_AR_BYTES=0xA0FB, GUEST_SS_AR_BYTES=0xC0F3))
+    passes
     """
     intr = s.need1("GUEST_INTERRUPTIBILITY_INFO")
     if not intr & GUEST_INTR_STATE_STI:

@@ -92,6 +92,21 @@ def pdpte_vmcs_reserved_zero(s: EntryState) -> Violations:
     >>> verdict(pdpte_vmcs_reserved_zero, pae_guest(GUEST_PDPTR0=0x0000400000102001))
     fails ENTRY_GUEST_PDPTE_VMCS_RESERVED_ZERO: PDPTE0 sets reserved bits 0x400000000000
         [GUEST_CR0=0x80000031, GUEST_CR4=0x2030, GUEST_PDPTR0=0x400000102001]
+
+    Scenario SCN_PDPTE_NOT_PRESENT_RESERVED (passes): a not-present PDPTE with every other bit
+    set (reserved ones included), as an OS may leave in an unused slot: only present PDPTEs
+    are checked.
+
+    >>> verdict(pdpte_vmcs_reserved_zero, pae_guest(GUEST_PDPTR2=0xFFFFFFFFFFFFFFFE))
+    passes
+
+    Scenario SCN_PDPTE_NO_EPT (passes): a PAE guest with "enable EPT" (and so unrestricted
+    guest) off and a bad value in a PDPTE field: without EPT the CPU takes the PDPTEs from
+    the table at CR3 (ENTRY_GUEST_PDPTE_FROM_CR3) and the fields are not checked.
+
+    >>> verdict(pdpte_vmcs_reserved_zero, pae_guest(SECONDARY_VM_EXEC_CONTROL=0x769,
+    ...     GUEST_PDPTR1=0x00103007))
+    passes
     """
     if not _uses_pae_paging(s) or not ept_enabled(s):
         return ()

@@ -175,6 +175,13 @@ def ldtr_sel_ti(s: EntryState) -> Violations:
     >>> verdict(ldtr_sel_ti, long_mode(GUEST_LDTR_SELECTOR=0x14, GUEST_LDTR_AR_BYTES=0x82))
     fails ENTRY_GUEST_SEG_LDTR_SEL_TI: usable LDTR with TI=1 in its selector
         [GUEST_LDTR_AR_BYTES=0x82, GUEST_LDTR_SELECTOR=0x14]
+
+    Scenario SCN_SEG_LDTR_SEL_TI_GDT (passes): a guest that uses an LDT: LDTR usable, its
+    selector 0x28 a GDT selector (TI=0).
+
+    >>> verdict(ldtr_sel_ti, protected_mode(GUEST_LDTR_SELECTOR=0x28, GUEST_LDTR_AR_BYTES=0x82,
+    ...     GUEST_LDTR_LIMIT=0xFFF))
+    passes
     """
     ar = s.need1("GUEST_LDTR_AR_BYTES")
     if unusable(ar):
@@ -205,6 +212,21 @@ def ss_rpl_cs_rpl(s: EntryState) -> Violations:
     >>> verdict(ss_rpl_cs_rpl, protected_mode(GUEST_SS_SELECTOR=0x13, SECONDARY_VM_EXEC_CONTROL=0x76B))
     fails ENTRY_GUEST_SEG_SS_RPL_CS_RPL: SS.RPL=3 but CS.RPL=0 (unrestricted guest off)
         [GUEST_CS_SELECTOR=0x8, GUEST_SS_SELECTOR=0x13]
+
+    Scenario SCN_SEG_SS_RPL_MATCH_UG_OFF (passes): CS and SS selectors both RPL 0 with
+    unrestricted guest off: the clause applies and holds.
+
+    >>> verdict(ss_rpl_cs_rpl, protected_mode(SECONDARY_VM_EXEC_CONTROL=0x76B))
+    passes
+
+    Scenario SCN_SEG_SS_RPL_V86_PARAGRAPH (passes): real-mode code run in virtual-8086 mode
+    without unrestricted guest (how KVM runs real mode on such CPUs) with SS at paragraph
+    2003H: a virtual-8086 selector is a paragraph number whose low bits are address bits, so
+    its "RPL" is not compared with CS's.
+
+    >>> verdict(ss_rpl_cs_rpl, virtual_8086_mode(SECONDARY_VM_EXEC_CONTROL=0x76B,
+    ...     GUEST_SS_SELECTOR=0x2003, GUEST_SS_BASE=0x20030))
+    passes
     """
     if virtual_8086(s) or unrestricted_guest(s):
         return ()
@@ -239,6 +261,12 @@ def v86_base(s: EntryState) -> Violations:
     >>> verdict(v86_base, virtual_8086_mode(GUEST_DS_BASE=0x100000))
     fails ENTRY_GUEST_SEG_V86_BASE: virtual-8086 DS base is not selector * 16 (0x20000)
         [GUEST_DS_SELECTOR=0x2000, GUEST_DS_BASE=0x100000]
+
+    Scenario SCN_SEG_V86_BASE_NOT_V86 (passes): a flat protected-mode guest (DS selector
+    0x10, base 0): outside virtual-8086 mode a base need not be selector * 16.
+
+    >>> verdict(v86_base, protected_mode())
+    passes
     """
     if not virtual_8086(s):
         return ()
@@ -341,6 +369,12 @@ def v86_limit(s: EntryState) -> Violations:
 
     >>> verdict(v86_limit, virtual_8086_mode(GUEST_FS_LIMIT=0xFFFFFFFF))
     fails ENTRY_GUEST_SEG_V86_LIMIT: virtual-8086 FS limit is not 0xffff [GUEST_FS_LIMIT=0xffffffff]
+
+    Scenario SCN_SEG_V86_LIMIT_NOT_V86 (passes): a flat protected-mode guest with 4 GiB
+    limits: the FFFFH limit is required in virtual-8086 mode only.
+
+    >>> verdict(v86_limit, protected_mode())
+    passes
     """
     if not virtual_8086(s):
         return ()
@@ -372,6 +406,12 @@ def v86_ar(s: EntryState) -> Violations:
 
     >>> verdict(v86_ar, virtual_8086_mode(GUEST_GS_AR_BYTES=0x10000))
     fails ENTRY_GUEST_SEG_V86_AR: virtual-8086 GS access rights are not 0xf3 [GUEST_GS_AR_BYTES=0x10000]
+
+    Scenario SCN_SEG_V86_AR_NOT_V86 (passes): a protected-mode guest with DPL-0, 32-bit
+    access rights (C09BH, C093H): the fixed F3H value is required in virtual-8086 mode only.
+
+    >>> verdict(v86_ar, protected_mode())
+    passes
     """
     if not virtual_8086(s):
         return ()
@@ -404,6 +444,24 @@ def cs_type(s: EntryState) -> Violations:
 
     >>> verdict(cs_type, protected_mode(GUEST_CS_AR_BYTES=0xC09A))
     fails ENTRY_GUEST_SEG_CS_TYPE: CS type 10 is not an accessed code segment [GUEST_CS_AR_BYTES=0xc09a]
+
+    Scenario SCN_SEG_CS_TYPE_CODE (passes): the usual execute/read, accessed CS (type 11).
+
+    >>> verdict(cs_type, protected_mode())
+    passes
+
+    Scenario SCN_SEG_CS_TYPE_V86_NO_UG (passes): a virtual-8086 guest without unrestricted
+    guest: its CS access rights F3H have type 3, but the type checks apply only outside
+    virtual-8086 mode.
+
+    >>> verdict(cs_type, virtual_8086_mode(SECONDARY_VM_EXEC_CONTROL=0x76B))
+    passes
+
+    Scenario SCN_SEG_CS_TYPE_DATA_NO_UG (fails): a real-mode style type-3 CS (access rights
+    93H kept from real mode) in a protected-mode guest with unrestricted guest off.
+
+    >>> verdict(cs_type, protected_mode(GUEST_CS_AR_BYTES=0xC093, SECONDARY_VM_EXEC_CONTROL=0x76B))
+    fails ENTRY_GUEST_SEG_CS_TYPE: CS type 3 needs unrestricted guest [GUEST_CS_AR_BYTES=0xc093]
     """
     if virtual_8086(s):
         return ()
@@ -433,6 +491,19 @@ def ss_type(s: EntryState) -> Violations:
 
     >>> verdict(ss_type, protected_mode(GUEST_SS_AR_BYTES=0xC091))
     fails ENTRY_GUEST_SEG_SS_TYPE: usable SS with type 1 (not 3 or 7) [GUEST_SS_AR_BYTES=0xc091]
+
+    Scenario SCN_SEG_SS_TYPE_V86 (passes): a virtual-8086 guest: SS's access rights are
+    checked as a whole (ENTRY_GUEST_SEG_V86_AR), not by type.
+
+    >>> verdict(ss_type, virtual_8086_mode())
+    passes
+
+    Scenario SCN_SEG_SS_TYPE_NULL_64 (passes): a 64-bit kernel running with a null SS (as
+    interrupt delivery through the IDT leaves it at CPL 0) that the VMM marks unusable: its
+    type 0 is not checked.
+
+    >>> verdict(ss_type, long_mode(GUEST_SS_SELECTOR=0, GUEST_SS_AR_BYTES=0x10000))
+    passes
     """
     if virtual_8086(s):
         return ()
@@ -459,6 +530,19 @@ def data_accessed(s: EntryState) -> Violations:
     ...     GUEST_DS_SELECTOR=0xF7, GUEST_ES_SELECTOR=0xF7, SECONDARY_VM_EXEC_CONTROL=0x2C6A))
     fails ENTRY_GUEST_SEG_DATA_ACCESSED: usable DS with type 2: accessed bit clear [GUEST_DS_AR_BYTES=0xc0f2]
     fails ENTRY_GUEST_SEG_DATA_ACCESSED: usable ES with type 2: accessed bit clear [GUEST_ES_AR_BYTES=0xc0f2]
+
+    Scenario SCN_SEG_DATA_ACCESSED_UNUSABLE (passes): the 64-bit guest's FS and GS are
+    unusable with access rights 10000H (type 0, accessed bit clear): an unusable register's
+    type is not checked.
+
+    >>> verdict(data_accessed, long_mode())
+    passes
+
+    Scenario SCN_SEG_DATA_ACCESSED_V86 (passes): a virtual-8086 DS with access rights F2H
+    (accessed bit clear): in virtual-8086 mode only ENTRY_GUEST_SEG_V86_AR looks at it.
+
+    >>> verdict(data_accessed, virtual_8086_mode(GUEST_DS_AR_BYTES=0xF2))
+    passes
     """
     if virtual_8086(s):
         return ()
@@ -487,6 +571,24 @@ def data_code_readable(s: EntryState) -> Violations:
     >>> verdict(data_code_readable, protected_mode(GUEST_FS_AR_BYTES=0xC099))
     fails ENTRY_GUEST_SEG_DATA_CODE_READABLE: usable FS holds execute-only code (type 9)
         [GUEST_FS_AR_BYTES=0xc099]
+
+    Scenario SCN_SEG_DATA_READ_ONLY (passes): DS holds read-only data (type 1): bit 1 means
+    "readable" only for code; for data it is the write-enable, which DS does not need.
+
+    >>> verdict(data_code_readable, protected_mode(GUEST_DS_AR_BYTES=0xC091))
+    passes
+
+    Scenario SCN_SEG_DATA_CODE_UNUSABLE (passes): an unusable FS that still carries the
+    type of an execute-only code segment: an unusable register's type is not checked.
+
+    >>> verdict(data_code_readable, protected_mode(GUEST_FS_AR_BYTES=0x1C099))
+    passes
+
+    Scenario SCN_SEG_DATA_CODE_V86 (passes): a virtual-8086 FS with execute-only code access
+    rights (F9H): in virtual-8086 mode only ENTRY_GUEST_SEG_V86_AR looks at it.
+
+    >>> verdict(data_code_readable, virtual_8086_mode(GUEST_FS_AR_BYTES=0xF9))
+    passes
     """
     if virtual_8086(s):
         return ()
@@ -549,6 +651,20 @@ def cs_dpl_data_type(s: EntryState) -> Violations:
 
     >>> verdict(cs_dpl_data_type, real_mode(GUEST_CS_AR_BYTES=0xF3))
     fails ENTRY_GUEST_SEG_CS_DPL_DATA_TYPE: CS type 3 with DPL 3 (must be 0) [GUEST_CS_AR_BYTES=0xf3]
+
+    Scenario SCN_SEG_CS_DATA_DPL_V86 (passes): a virtual-8086 guest: its CS access rights F3H
+    are type 3 with DPL 3, which is correct there, since the clause applies only outside
+    virtual-8086 mode.
+
+    >>> verdict(cs_dpl_data_type, virtual_8086_mode())
+    passes
+
+    Scenario SCN_SEG_CS_DATA_DPL_RING3_CODE (passes): a ring-3 code segment (type 11, DPL 3):
+    only a type-3 CS is held to DPL 0.
+
+    >>> verdict(cs_dpl_data_type, protected_mode(GUEST_CS_SELECTOR=0x1B, GUEST_CS_AR_BYTES=0xC0FB,
+    ...     GUEST_SS_SELECTOR=0x23, GUEST_SS_AR_BYTES=0xC0F3))
+    passes
     """
     if virtual_8086(s):
         return ()
@@ -573,6 +689,19 @@ def cs_dpl_nonconforming(s: EntryState) -> Violations:
     >>> verdict(cs_dpl_nonconforming, protected_mode(GUEST_CS_AR_BYTES=0xC09B, GUEST_SS_AR_BYTES=0xC0F3))
     fails ENTRY_GUEST_SEG_CS_DPL_NONCONFORMING: non-conforming CS with DPL 0 but SS.DPL=3
         [GUEST_CS_AR_BYTES=0xc09b, GUEST_SS_AR_BYTES=0xc0f3]
+
+    Scenario SCN_SEG_CS_NONCONF_V86 (passes): a virtual-8086 guest: CS holds the fixed F3H
+    value, to which the DPL comparisons do not apply.
+
+    >>> verdict(cs_dpl_nonconforming, virtual_8086_mode())
+    passes
+
+    Scenario SCN_SEG_CS_NONCONF_CONFORMING (passes): a DPL-0 conforming CS running at ring 3:
+    CS.DPL differs from SS.DPL, which is allowed for conforming code
+    (ENTRY_GUEST_SEG_CS_DPL_CONFORMING decides it).
+
+    >>> verdict(cs_dpl_nonconforming, protected_mode(GUEST_CS_AR_BYTES=0xC09F, GUEST_SS_AR_BYTES=0xC0F3))
+    passes
     """
     if virtual_8086(s):
         return ()
@@ -604,6 +733,19 @@ def cs_dpl_conforming(s: EntryState) -> Violations:
     >>> verdict(cs_dpl_conforming, protected_mode(GUEST_CS_AR_BYTES=0xC0FF, GUEST_SS_AR_BYTES=0xC093))
     fails ENTRY_GUEST_SEG_CS_DPL_CONFORMING: conforming CS with DPL 3 above SS.DPL=0
         [GUEST_CS_AR_BYTES=0xc0ff, GUEST_SS_AR_BYTES=0xc093]
+
+    Scenario SCN_SEG_CS_CONF_V86 (passes): a virtual-8086 guest: CS holds the fixed F3H
+    value, to which the DPL comparisons do not apply.
+
+    >>> verdict(cs_dpl_conforming, virtual_8086_mode())
+    passes
+
+    Scenario SCN_SEG_CS_CONF_NONCONFORMING (passes): a non-conforming DPL-3 CS with a ring-0
+    stack: broken, but for ENTRY_GUEST_SEG_CS_DPL_NONCONFORMING to report; the "not above"
+    test is for conforming code only.
+
+    >>> verdict(cs_dpl_conforming, protected_mode(GUEST_CS_AR_BYTES=0xC0FB, GUEST_SS_AR_BYTES=0xC093))
+    passes
     """
     if virtual_8086(s):
         return ()
@@ -637,6 +779,19 @@ def ss_dpl_rpl(s: EntryState) -> Violations:
     >>> verdict(ss_dpl_rpl, protected_mode(GUEST_SS_SELECTOR=0x13, SECONDARY_VM_EXEC_CONTROL=0x76B))
     fails ENTRY_GUEST_SEG_SS_DPL_RPL: SS.DPL=0 but SS.RPL=3 (unrestricted guest off)
         [GUEST_SS_SELECTOR=0x13, GUEST_SS_AR_BYTES=0xc093]
+
+    Scenario SCN_SEG_SS_DPL_RPL_MATCH (passes): SS.DPL=0 with an RPL-0 selector and
+    unrestricted guest off: the clause applies and holds.
+
+    >>> verdict(ss_dpl_rpl, protected_mode(SECONDARY_VM_EXEC_CONTROL=0x76B))
+    passes
+
+    Scenario SCN_SEG_SS_DPL_RPL_V86 (passes): real-mode code run in virtual-8086 mode without
+    unrestricted guest: SS.DPL is 3 while the selector 2000H has RPL 0, which is correct in
+    virtual-8086 mode.
+
+    >>> verdict(ss_dpl_rpl, virtual_8086_mode(SECONDARY_VM_EXEC_CONTROL=0x76B))
+    passes
     """
     if virtual_8086(s) or unrestricted_guest(s):
         return ()
@@ -668,6 +823,20 @@ def ss_dpl_zero(s: EntryState) -> Violations:
     >>> verdict(ss_dpl_zero, real_mode(GUEST_SS_AR_BYTES=0xF3))
     fails ENTRY_GUEST_SEG_SS_DPL_ZERO: SS.DPL=3 with CR0.PE=0 (must be 0)
         [GUEST_CR0=0x30, GUEST_SS_AR_BYTES=0xf3]
+
+    Scenario SCN_SEG_SS_DPL_ZERO_V86 (passes): a virtual-8086 guest: CS type 3 and SS.DPL=3
+    (both from the fixed F3H value), which is correct because the clause applies only outside
+    virtual-8086 mode.
+
+    >>> verdict(ss_dpl_zero, virtual_8086_mode())
+    passes
+
+    Scenario SCN_SEG_SS_DPL_ZERO_RING3 (passes): a ring-3 protected-mode guest (CR0.PE=1, CS
+    type 11): SS.DPL=3 is allowed.
+
+    >>> verdict(ss_dpl_zero, protected_mode(GUEST_CS_SELECTOR=0x1B, GUEST_CS_AR_BYTES=0xC0FB,
+    ...     GUEST_SS_SELECTOR=0x23, GUEST_SS_AR_BYTES=0xC0F3))
+    passes
     """
     if virtual_8086(s):
         return ()
@@ -704,6 +873,27 @@ def data_dpl_rpl(s: EntryState) -> Violations:
     >>> verdict(data_dpl_rpl, protected_mode(GUEST_DS_SELECTOR=0x13, SECONDARY_VM_EXEC_CONTROL=0x76B))
     fails ENTRY_GUEST_SEG_DATA_DPL_RPL: usable DS with DPL 0 below its RPL 3 (unrestricted guest off)
         [GUEST_DS_SELECTOR=0x13, GUEST_DS_AR_BYTES=0xc093]
+
+    Scenario SCN_SEG_DATA_DPL_UG_ON (passes): the DPL-0 DS with an RPL-3 selector, but
+    unrestricted guest on, which lifts the clause.
+
+    >>> verdict(data_dpl_rpl, protected_mode(GUEST_DS_SELECTOR=0x13))
+    passes
+
+    Scenario SCN_SEG_DATA_DPL_NULL_UNUSABLE (passes): unrestricted guest off, GS loaded with
+    the null selector 3 and marked unusable: an unusable register's DPL is not compared.
+
+    >>> verdict(data_dpl_rpl, protected_mode(GUEST_GS_SELECTOR=0x3, GUEST_GS_AR_BYTES=0x10000,
+    ...     SECONDARY_VM_EXEC_CONTROL=0x76B))
+    passes
+
+    Scenario SCN_SEG_DATA_DPL_V86 (passes): virtual-8086 mode without unrestricted guest, DS
+    at paragraph B803H (RPL bits 3) with access rights left at a DPL-0 value: only
+    ENTRY_GUEST_SEG_V86_AR judges access rights in virtual-8086 mode.
+
+    >>> verdict(data_dpl_rpl, virtual_8086_mode(SECONDARY_VM_EXEC_CONTROL=0x76B,
+    ...     GUEST_DS_SELECTOR=0xB803, GUEST_DS_BASE=0xB8030, GUEST_DS_AR_BYTES=0xC093))
+    passes
     """
     if virtual_8086(s) or unrestricted_guest(s):
         return ()
@@ -792,6 +982,24 @@ def cs_db_64bit(s: EntryState) -> Violations:
     >>> verdict(cs_db_64bit, long_mode(GUEST_CS_AR_BYTES=0xE09B))
     fails ENTRY_GUEST_SEG_CS_DB_64BIT: CS has L=1 and D/B=1 in an IA-32e mode guest
         [VM_ENTRY_CONTROLS=0xd3ff, GUEST_CS_AR_BYTES=0xe09b]
+
+    Scenario SCN_SEG_CS_DB_64BIT_OK (passes): the 64-bit kernel's CS: L=1, D/B=0.
+
+    >>> verdict(cs_db_64bit, long_mode())
+    passes
+
+    Scenario SCN_SEG_CS_DB_LEGACY (passes): L=1 and D/B=1 in a 32-bit guest (IA-32e mode
+    guest 0), where L has no meaning and is not checked.
+
+    >>> verdict(cs_db_64bit, protected_mode(GUEST_CS_AR_BYTES=0xE09B))
+    passes
+
+    Scenario SCN_SEG_CS_DB_V86 (passes): RFLAGS.VM=1 in an IA-32e mode guest (which
+    ENTRY_GUEST_RFLAGS_VM_FORBIDDEN rejects) with L=D/B=1: CS's sub-fields are checked only
+    outside virtual-8086 mode, so this clause does not apply.
+
+    >>> verdict(cs_db_64bit, long_mode(GUEST_RFLAGS=0x20202, GUEST_CS_AR_BYTES=0xE09B))
+    passes
     """
     if not ia32e_mode_guest(s) or virtual_8086(s):
         return ()
@@ -915,6 +1123,19 @@ def tr_type(s: EntryState) -> Violations:
 
     >>> verdict(tr_type, long_mode(GUEST_TR_AR_BYTES=0x89))
     fails ENTRY_GUEST_SEG_TR_TYPE: TR type 9 is not a busy TSS [GUEST_TR_AR_BYTES=0x89]
+
+    Scenario SCN_SEG_TR_TYPE_BUSY_64 (passes): the 64-bit guest's TR, a busy 64-bit TSS
+    (type 11).
+
+    >>> verdict(tr_type, long_mode())
+    passes
+
+    Scenario SCN_SEG_TR_TYPE_16BIT_LONG (fails): a busy 16-bit TSS in an IA-32e mode guest,
+    which has no 16-bit tasks.
+
+    >>> verdict(tr_type, long_mode(GUEST_TR_AR_BYTES=0x83))
+    fails ENTRY_GUEST_SEG_TR_TYPE: TR type 3 (16-bit TSS) in an IA-32e mode guest
+        [VM_ENTRY_CONTROLS=0xd3ff, GUEST_TR_AR_BYTES=0x83]
     """
     ar = s.need1("GUEST_TR_AR_BYTES")
     t = _type(ar)
@@ -967,6 +1188,12 @@ def ldtr_type(s: EntryState) -> Violations:
 
     >>> verdict(ldtr_type, protected_mode(GUEST_LDTR_AR_BYTES=0x8B))
     fails ENTRY_GUEST_SEG_LDTR_TYPE: usable LDTR with type 11 (must be 2) [GUEST_LDTR_AR_BYTES=0x8b]
+
+    Scenario SCN_SEG_LDTR_TYPE_UNUSABLE (passes): the 64-bit guest's unusable LDTR, access
+    rights 10000H (type 0): an unusable LDTR's type is not checked.
+
+    >>> verdict(ldtr_type, long_mode())
+    passes
     """
     ar = s.need1("GUEST_LDTR_AR_BYTES")
     if unusable(ar) or _type(ar) == SEG_TYPE_LDT:
@@ -993,6 +1220,27 @@ def fred_ss_dpl(s: EntryState) -> Violations:
     >>> verdict(fred_ss_dpl, long_mode(GUEST_CR4=0x1000026E0, GUEST_CS_AR_BYTES=0xC09B))
     fails ENTRY_GUEST_SEG_FRED_SS_DPL: CR4.FRED=1 at SS.DPL=0 with CS.L=0
         [GUEST_CR4=0x1000026e0, GUEST_SS_AR_BYTES=0xc093, GUEST_CS_AR_BYTES=0xc09b]
+
+    Scenario SCN_SEG_FRED_OFF_LEGACY (passes): a 32-bit guest at CPL 0 (CS.L=0) without
+    CR4.FRED: the FRED constraints do not apply.
+
+    >>> verdict(fred_ss_dpl, protected_mode())
+    passes
+
+    Scenario SCN_SEG_FRED_RING3_COMPAT (passes): a 32-bit user process (CPL 3, CS.L=0) under
+    a FRED kernel: CS.L is required only at CPL 0.
+
+    >>> verdict(fred_ss_dpl, long_mode(GUEST_CR4=0x1000026E0, GUEST_CS_SELECTOR=0x23,
+    ...     GUEST_CS_AR_BYTES=0xC0FB, GUEST_SS_SELECTOR=0x2B, GUEST_SS_AR_BYTES=0xC0F3))
+    passes
+
+    Scenario SCN_SEG_FRED_RING1 (fails): FRED with SS.DPL=1, a privilege level FRED does not
+    have.
+
+    >>> verdict(fred_ss_dpl, long_mode(GUEST_CR4=0x1000026E0, GUEST_SS_SELECTOR=0x19,
+    ...     GUEST_SS_AR_BYTES=0xC0B3))
+    fails ENTRY_GUEST_SEG_FRED_SS_DPL: CR4.FRED=1 with SS.DPL=1 (must be 0 or 3)
+        [GUEST_CR4=0x1000026e0, GUEST_SS_AR_BYTES=0xc0b3]
     """
     cr4 = s.need1("GUEST_CR4")
     if not cr4 & X86_CR4_FRED:
