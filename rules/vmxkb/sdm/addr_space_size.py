@@ -76,6 +76,13 @@ def asz_guest64_needs_host64(s: EntryState) -> Violations:
     >>> verdict(asz_guest64_needs_host64, long_mode(VM_EXIT_CONTROLS=0x2bedff))
     fails ENTRY_CTRL_ASZ_GUEST64_NEEDS_HOST64: "IA-32e mode guest" is 1 but "host address-space size" is 0
         [VM_EXIT_CONTROLS=0x2bedff, VM_ENTRY_CONTROLS=0xd3ff]
+
+    Scenario SCN_ASZ_64BIT_HOST_64BIT_GUEST (passes): the usual KVM case, a 64-bit guest
+    entered with "host address-space size" set: the pairing is allowed, and the check looks
+    no further than the exit control.
+
+    >>> verdict(asz_guest64_needs_host64, long_mode())
+    passes
     """
     exit_ctl = s.need1("VM_EXIT_CONTROLS")
     if exit_ctl & VM_EXIT_HOST_ADDR_SPACE_SIZE:

@@ -124,6 +124,13 @@ def cr0_fixed_bits(s: EntryState) -> Violations:
     >>> verdict(cr0_fixed_bits, long_mode(GUEST_CR0=0x80050013))
     fails ENTRY_GUEST_CR0_FIXED_BITS: CR0 bits 0x20 are clear but IA32_VMX_CR0_FIXED0 requires them
         [GUEST_CR0=0x80050013]
+
+    Scenario SCN_GCR_CR0_PROTECTED_NO_UG (passes): a paged protected-mode guest on a host
+    that runs without "unrestricted guest" (KVM with unrestricted_guest=0, or a CPU without
+    it): PE and PG are both set, so FIXED0 is met with no exemption to lean on.
+
+    >>> verdict(cr0_fixed_bits, protected_mode(SECONDARY_VM_EXEC_CONTROL=0x6B))
+    passes
     """
     cr0 = s.need1("GUEST_CR0")
     r = me(cr0_fixed_bits)
@@ -167,6 +174,12 @@ def cr0_pg_needs_pe(s: EntryState) -> Violations:
 
     >>> verdict(cr0_pg_needs_pe, real_mode(GUEST_CR0=0x80000030))
     fails ENTRY_GUEST_CR0_PG_NEEDS_PE: CR0.PG=1 with CR0.PE=0 [GUEST_CR0=0x80000030]
+
+    Scenario SCN_GCR_PG_AND_PE_CLEAR (passes): real mode under "unrestricted guest", PE and
+    PG both 0: only PG without PE is refused, not the absence of both.
+
+    >>> verdict(cr0_pg_needs_pe, real_mode())
+    passes
     """
     cr0 = s.need1("GUEST_CR0")
     if cr0 & X86_CR0_PG and not cr0 & X86_CR0_PE:
@@ -226,6 +239,12 @@ def cr4_cet_needs_wp(s: EntryState) -> Violations:
 
     >>> verdict(cr4_cet_needs_wp, long_mode(GUEST_CR4=0x8026E0, GUEST_CR0=0x80040033))
     fails ENTRY_GUEST_CR4_CET_NEEDS_WP: CR4.CET=1 with CR0.WP=0 [GUEST_CR4=0x8026e0, GUEST_CR0=0x80040033]
+
+    Scenario SCN_GCR_NO_CET_NO_WP (passes): a 32-bit guest that runs with CR0.WP=0, as
+    older kernels did; without CR4.CET the WP bit is not looked at.
+
+    >>> verdict(cr4_cet_needs_wp, protected_mode())
+    passes
     """
     cr4 = s.need1("GUEST_CR4")
     if not cr4 & X86_CR4_CET:
@@ -297,6 +316,12 @@ def ia32e_needs_pg_pae(s: EntryState) -> Violations:
     >>> verdict(ia32e_needs_pg_pae, long_mode(GUEST_CR4=0x26C0))
     fails ENTRY_GUEST_IA32E_NEEDS_PG_PAE: "IA-32e mode guest" with CR4.PAE=0
         [VM_ENTRY_CONTROLS=0xd3ff, GUEST_CR4=0x26c0]
+
+    Scenario SCN_GCR_IA32E_OFF_NO_PAE (passes): a 32-bit guest with classic (non-PAE)
+    paging: the PG and PAE requirement binds only "IA-32e mode guest" entries.
+
+    >>> verdict(ia32e_needs_pg_pae, protected_mode())
+    passes
     """
     if not ia32e_mode_guest(s):
         return ()
@@ -326,6 +351,12 @@ def cr4_pcide_needs_ia32e(s: EntryState) -> Violations:
     >>> verdict(cr4_pcide_needs_ia32e, protected_mode(GUEST_CR4=0x22010))
     fails ENTRY_GUEST_CR4_PCIDE_NEEDS_IA32E: CR4.PCIDE=1 without "IA-32e mode guest"
         [VM_ENTRY_CONTROLS=0xd1ff, GUEST_CR4=0x22010]
+
+    Scenario SCN_GCR_PCIDE_CLEAR_32BIT (passes): a 32-bit guest with PCIDE clear, the
+    normal case outside IA-32e mode.
+
+    >>> verdict(cr4_pcide_needs_ia32e, protected_mode())
+    passes
     """
     if ia32e_mode_guest(s):
         return ()
@@ -356,6 +387,12 @@ def cr4_fred_needs_ia32e(s: EntryState) -> Violations:
     ...     GUEST_CR4=0x100002010))
     fails ENTRY_GUEST_CR4_FRED_NEEDS_IA32E: CR4.FRED=1 without "IA-32e mode guest"
         [VM_ENTRY_CONTROLS=0xd1ff, GUEST_CR4=0x100002010]
+
+    Scenario SCN_GCR_FRED_CLEAR_32BIT (passes): a 32-bit guest with CR4.FRED clear, on a
+    FRED CPU: nothing to refuse.
+
+    >>> verdict(cr4_fred_needs_ia32e, protected_mode(Capabilities(fred=True, cr4_fixed1=0x101F76FFF)))
+    passes
     """
     if ia32e_mode_guest(s):
         return ()
@@ -413,6 +450,12 @@ def dr7_high_zero(s: EntryState) -> Violations:
 
     >>> verdict(dr7_high_zero, long_mode(GUEST_DR7=0x100000400))
     fails ENTRY_GUEST_DR7_HIGH_ZERO: DR7 bits 63:32 are 0x1 [VM_ENTRY_CONTROLS=0xd3ff, GUEST_DR7=0x100000400]
+
+    Scenario SCN_GCR_DR7_NOT_LOADED (passes): bit 32 set in the DR7 field with "load debug
+    controls" clear: DR7 keeps its current value, so the field is neither loaded nor checked.
+
+    >>> verdict(dr7_high_zero, long_mode(VM_ENTRY_CONTROLS=0xD3FB, GUEST_DR7=0x100000400))
+    passes
     """
     loads, ctl = _loads(s, VM_ENTRY_LOAD_DEBUG_CONTROLS)
     if not loads:
@@ -475,6 +518,13 @@ def s_cet_canonical(s: EntryState) -> Violations:
     >>> verdict(s_cet_canonical, long_mode(VM_ENTRY_CONTROLS=0x10D3FF, GUEST_S_CET=0x800000004004))
     fails ENTRY_GUEST_S_CET_CANONICAL: IA32_S_CET is not canonical (48-bit)
         [VM_ENTRY_CONTROLS=0x10d3ff, GUEST_S_CET=0x800000004004]
+
+    Scenario SCN_GCR_S_CET_BITMAP_NOT_LOADED (passes): the same non-canonical value with
+    "load CET state" clear, as a VMM that does not expose CET leaves a stale field: not
+    loaded, not checked.
+
+    >>> verdict(s_cet_canonical, long_mode(GUEST_S_CET=0x800000004004))
+    passes
     """
     loads, ctl = _loads(s, VM_ENTRY_LOAD_CET_STATE)
     if not loads:
@@ -504,6 +554,12 @@ def ssp_table_canonical(s: EntryState) -> Violations:
     >>> verdict(ssp_table_canonical, long_mode(VM_ENTRY_CONTROLS=0x10D3FF, GUEST_INTR_SSP_TABLE=0x1000000005000))
     fails ENTRY_GUEST_SSP_TABLE_CANONICAL: IA32_INTERRUPT_SSP_TABLE_ADDR is not canonical (48-bit)
         [VM_ENTRY_CONTROLS=0x10d3ff, GUEST_INTR_SSP_TABLE=0x1000000005000]
+
+    Scenario SCN_GCR_SSP_TABLE_NOT_LOADED (passes): the same non-canonical table address
+    with "load CET state" clear: the field is ignored.
+
+    >>> verdict(ssp_table_canonical, long_mode(GUEST_INTR_SSP_TABLE=0x1000000005000))
+    passes
     """
     loads, ctl = _loads(s, VM_ENTRY_LOAD_CET_STATE)
     if not loads:
@@ -543,6 +599,12 @@ def perf_global_ctrl_reserved_zero(s: EntryState) -> Violations:
     ...     GUEST_IA32_PERF_GLOBAL_CTRL=0x100))
     fails ENTRY_GUEST_PERF_GLOBAL_CTRL_RESERVED_ZERO: reserved IA32_PERF_GLOBAL_CTRL bits 0x100 set
         [VM_ENTRY_CONTROLS=0xf3ff, GUEST_IA32_PERF_GLOBAL_CTRL=0x100]
+
+    Scenario SCN_GCR_PERF_NOT_LOADED (passes): the ninth-counter bit in the field with "load
+    IA32_PERF_GLOBAL_CTRL" clear (KVM's long-mode default here): the field is ignored.
+
+    >>> verdict(perf_global_ctrl_reserved_zero, long_mode(GUEST_IA32_PERF_GLOBAL_CTRL=0x100))
+    passes
     """
     loads, ctl = _loads(s, VM_ENTRY_LOAD_IA32_PERF_GLOBAL_CTRL)
     if not loads:
@@ -576,6 +638,12 @@ def pat_valid_types(s: EntryState) -> Violations:
     >>> verdict(pat_valid_types, long_mode(GUEST_IA32_PAT=0x0007040602070406))
     fails ENTRY_GUEST_PAT_VALID_TYPES: IA32_PAT entry PA3 holds 0x2, not a memory type
         [VM_ENTRY_CONTROLS=0xd3ff, GUEST_IA32_PAT=0x7040602070406]
+
+    Scenario SCN_GCR_PAT_NOT_LOADED (passes): the same reserved type 2 with "load IA32_PAT"
+    clear: the guest keeps the current PAT, and the field is not checked.
+
+    >>> verdict(pat_valid_types, long_mode(VM_ENTRY_CONTROLS=0x93FF, GUEST_IA32_PAT=0x0007040602070406))
+    passes
     """
     loads, ctl = _loads(s, VM_ENTRY_LOAD_IA32_PAT)
     if not loads:
@@ -612,6 +680,12 @@ def efer_reserved_zero(s: EntryState) -> Violations:
     >>> verdict(efer_reserved_zero, long_mode(GUEST_IA32_EFER=0x1D01))
     fails ENTRY_GUEST_EFER_RESERVED_ZERO: reserved IA32_EFER bits 0x1000 set
         [VM_ENTRY_CONTROLS=0xd3ff, GUEST_IA32_EFER=0x1d01]
+
+    Scenario SCN_GCR_EFER_NOT_LOADED (passes): the same reserved bit 12 with "load IA32_EFER"
+    clear: VM entry then sets only EFER.LMA/LME from "IA-32e mode guest" and ignores the field.
+
+    >>> verdict(efer_reserved_zero, long_mode(VM_ENTRY_CONTROLS=0x53FF, GUEST_IA32_EFER=0x1D01))
+    passes
     """
     loads, ctl = _loads(s, VM_ENTRY_LOAD_IA32_EFER)
     if not loads:
@@ -643,6 +717,20 @@ def efer_lma_matches_ia32e(s: EntryState) -> Violations:
     >>> verdict(efer_lma_matches_ia32e, protected_mode(GUEST_IA32_EFER=0xD01))
     fails ENTRY_GUEST_EFER_LMA_MATCHES_IA32E: EFER.LMA=1 but "IA-32e mode guest"=0
         [VM_ENTRY_CONTROLS=0xd1ff, GUEST_IA32_EFER=0xd01]
+
+    Scenario SCN_GCR_EFER_LMA_NOT_LOADED (passes): the same 64-bit EFER in the field of a
+    32-bit guest, but "load IA32_EFER" is clear: the field is not loaded, so LMA is not
+    compared with the control.
+
+    >>> verdict(efer_lma_matches_ia32e, protected_mode(VM_ENTRY_CONTROLS=0x51FF, GUEST_IA32_EFER=0xD01))
+    passes
+
+    Scenario SCN_GCR_EFER_LMA_FOLLOWS_IA32E (passes): a 32-bit guest caught between setting
+    EFER.LME and enabling paging (LME=1, LMA=0, CR0.PG=0): it is LMA, not LME, that must
+    match the "IA-32e mode guest" control of 0.
+
+    >>> verdict(efer_lma_matches_ia32e, protected_mode(GUEST_CR0=0x31, GUEST_IA32_EFER=0x100))
+    passes
     """
     loads, ctl = _loads(s, VM_ENTRY_LOAD_IA32_EFER)
     if not loads:
@@ -675,6 +763,18 @@ def efer_lme_matches_lma(s: EntryState) -> Violations:
     >>> verdict(efer_lme_matches_lma, protected_mode(GUEST_IA32_EFER=0x100))
     fails ENTRY_GUEST_EFER_LME_MATCHES_LMA: EFER.LME=1 but EFER.LMA=0 with CR0.PG=1
         [VM_ENTRY_CONTROLS=0xd1ff, GUEST_IA32_EFER=0x100, GUEST_CR0=0x80000031]
+
+    Scenario SCN_GCR_EFER_LME_NOT_LOADED (passes): the same mismatched EFER with CR0.PG=1,
+    but "load IA32_EFER" clear: the field is not loaded and not checked.
+
+    >>> verdict(efer_lme_matches_lma, protected_mode(VM_ENTRY_CONTROLS=0x51FF, GUEST_IA32_EFER=0x100))
+    passes
+
+    Scenario SCN_GCR_EFER_LEGACY_PAGED (passes): a paged 32-bit guest that loads an EFER
+    with LME=LMA=0, the legacy-mode case: the two bits agree.
+
+    >>> verdict(efer_lme_matches_lma, protected_mode())
+    passes
     """
     loads, ctl = _loads(s, VM_ENTRY_LOAD_IA32_EFER)
     if not loads:
@@ -713,6 +813,12 @@ def bndcfgs_reserved_zero(s: EntryState) -> Violations:
     ...     GUEST_BNDCFGS=0x7F0000001005))
     fails ENTRY_GUEST_BNDCFGS_RESERVED_ZERO: reserved IA32_BNDCFGS bits 0x4 set
         [VM_ENTRY_CONTROLS=0x1d3ff, GUEST_BNDCFGS=0x7f0000001005]
+
+    Scenario SCN_GCR_BNDCFGS_RESERVED_NOT_LOADED (passes): the same bit 2 with "load
+    IA32_BNDCFGS" clear, as on a host that does not expose MPX: the field is ignored.
+
+    >>> verdict(bndcfgs_reserved_zero, long_mode(GUEST_BNDCFGS=0x7F0000001005))
+    passes
     """
     loads, ctl = _loads(s, VM_ENTRY_LOAD_BNDCFGS)
     if not loads:
@@ -745,6 +851,12 @@ def bndcfgs_base_canonical(s: EntryState) -> Violations:
     ...     GUEST_BNDCFGS=0x800000001001))
     fails ENTRY_GUEST_BNDCFGS_BASE_CANONICAL: IA32_BNDCFGS base 0x800000001000 is not canonical (48-bit)
         [VM_ENTRY_CONTROLS=0x1d3ff, GUEST_BNDCFGS=0x800000001001]
+
+    Scenario SCN_GCR_BNDCFGS_BASE_NOT_LOADED (passes): the same non-canonical base with "load
+    IA32_BNDCFGS" clear: the field is ignored.
+
+    >>> verdict(bndcfgs_base_canonical, long_mode(GUEST_BNDCFGS=0x800000001001))
+    passes
     """
     loads, ctl = _loads(s, VM_ENTRY_LOAD_BNDCFGS)
     if not loads:
@@ -777,6 +889,12 @@ def s_cet_reserved_zero(s: EntryState) -> Violations:
     >>> verdict(s_cet_reserved_zero, long_mode(VM_ENTRY_CONTROLS=0x10D3FF, GUEST_S_CET=0x45))
     fails ENTRY_GUEST_S_CET_RESERVED_ZERO: reserved IA32_S_CET bits 0x40 set
         [VM_ENTRY_CONTROLS=0x10d3ff, GUEST_S_CET=0x45]
+
+    Scenario SCN_GCR_S_CET_RESERVED_NOT_LOADED (passes): the same bit 6 with "load CET state"
+    clear: the field is not loaded, so its reserved bits do not matter.
+
+    >>> verdict(s_cet_reserved_zero, long_mode(GUEST_S_CET=0x45))
+    passes
     """
     loads, ctl = _loads(s, VM_ENTRY_LOAD_CET_STATE)
     if not loads:
@@ -809,6 +927,12 @@ def s_cet_suppress_tracker(s: EntryState) -> Violations:
     >>> verdict(s_cet_suppress_tracker, long_mode(VM_ENTRY_CONTROLS=0x10D3FF, GUEST_S_CET=0xC04))
     fails ENTRY_GUEST_S_CET_SUPPRESS_TRACKER: IA32_S_CET has SUPPRESS and TRACKER both set
         [VM_ENTRY_CONTROLS=0x10d3ff, GUEST_S_CET=0xc04]
+
+    Scenario SCN_GCR_S_CET_BOTH_NOT_LOADED (passes): SUPPRESS and TRACKER together with "load
+    CET state" clear: the field is ignored.
+
+    >>> verdict(s_cet_suppress_tracker, long_mode(GUEST_S_CET=0xC04))
+    passes
     """
     loads, ctl = _loads(s, VM_ENTRY_LOAD_CET_STATE)
     if not loads:
@@ -840,6 +964,12 @@ def lbr_ctl_reserved_zero(s: EntryState) -> Violations:
     >>> verdict(lbr_ctl_reserved_zero, long_mode(VM_ENTRY_CONTROLS=0x20D3FF, GUEST_IA32_LBR_CTL=0x7F0017))
     fails ENTRY_GUEST_LBR_CTL_RESERVED_ZERO: reserved IA32_LBR_CTL bits 0x10 set
         [VM_ENTRY_CONTROLS=0x20d3ff, GUEST_IA32_LBR_CTL=0x7f0017]
+
+    Scenario SCN_GCR_LBR_CTL_NOT_LOADED (passes): the same bit 4 with "load guest
+    IA32_LBR_CTL" clear: the field is ignored.
+
+    >>> verdict(lbr_ctl_reserved_zero, long_mode(GUEST_IA32_LBR_CTL=0x7F0017))
+    passes
     """
     loads, ctl = _loads(s, VM_ENTRY_LOAD_IA32_LBR_CTL)
     if not loads:
@@ -870,6 +1000,12 @@ def pkrs_high_zero(s: EntryState) -> Violations:
     >>> verdict(pkrs_high_zero, long_mode(VM_ENTRY_CONTROLS=0x40D3FF, GUEST_IA32_PKRS=0x100000000))
     fails ENTRY_GUEST_PKRS_HIGH_ZERO: IA32_PKRS bits 63:32 are 0x1
         [VM_ENTRY_CONTROLS=0x40d3ff, GUEST_IA32_PKRS=0x100000000]
+
+    Scenario SCN_GCR_PKRS_NOT_LOADED (passes): the same bit 32 with "load PKRS" clear: the
+    field is ignored.
+
+    >>> verdict(pkrs_high_zero, long_mode(GUEST_IA32_PKRS=0x100000000))
+    passes
     """
     loads, ctl = _loads(s, VM_ENTRY_LOAD_IA32_PKRS)
     if not loads:

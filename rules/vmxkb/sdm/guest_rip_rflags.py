@@ -74,6 +74,12 @@ def rip_high_zero_outside_64bit(s: EntryState) -> Violations:
     >>> verdict(rip_high_zero_outside_64bit, long_mode(GUEST_CS_AR_BYTES=0xC09B))
     fails ENTRY_GUEST_RIP_HIGH_ZERO_OUTSIDE_64BIT: RIP bits 63:32 set outside 64-bit mode
         [VM_ENTRY_CONTROLS=0xd3ff, GUEST_CS_AR_BYTES=0xc09b, GUEST_RIP=0xffffffff81000000]
+
+    Scenario SCN_RIP_64BIT_KERNEL (passes): the same kernel RIP with a 64-bit CS (L = 1):
+    in 64-bit mode the upper half may be set.
+
+    >>> verdict(rip_high_zero_outside_64bit, long_mode())
+    passes
     """
     proof = {"VM_ENTRY_CONTROLS": s.need1("VM_ENTRY_CONTROLS")}
     if ia32e_mode_guest(s):
@@ -109,6 +115,13 @@ def rip_upper_bits_identical(s: EntryState) -> Violations:
     >>> verdict(rip_upper_bits_identical, long_mode(GUEST_RIP=0x00FF800000000000))
     fails ENTRY_GUEST_RIP_UPPER_BITS_IDENTICAL: RIP bits 63:48 are not all equal
         [GUEST_CS_AR_BYTES=0xa09b, GUEST_RIP=0xff800000000000]
+
+    Scenario SCN_RIP_COMPAT_MODE_USER (passes): a 32-bit program under a 64-bit kernel
+    (IA-32e mode, CS.L = 0): outside 64-bit mode this check does not apply (the RIP bits
+    63:32 check does).
+
+    >>> verdict(rip_upper_bits_identical, long_mode(GUEST_CS_AR_BYTES=0xC09B, GUEST_RIP=0x08048000))
+    passes
     """
     if not _sixty_four_bit(s):
         return ()
@@ -197,6 +210,12 @@ def rflags_vm_forbidden(s: EntryState) -> Violations:
     >>> verdict(rflags_vm_forbidden, long_mode(GUEST_RFLAGS=0x20202))
     fails ENTRY_GUEST_RFLAGS_VM_FORBIDDEN: RFLAGS.VM=1 with "IA-32e mode guest"
         [GUEST_RFLAGS=0x20202, VM_ENTRY_CONTROLS=0xd3ff]
+
+    Scenario SCN_RFLAGS_LONG_MODE_NO_VM86 (passes): a 64-bit guest with VM=0 (and the
+    always-1 bit 1 set): nothing to refuse.
+
+    >>> verdict(rflags_vm_forbidden, long_mode())
+    passes
     """
     rflags = s.need1("GUEST_RFLAGS")
     if not rflags & RFLAGS_VM:
@@ -232,6 +251,13 @@ def rflags_if_for_extint(s: EntryState) -> Violations:
     >>> verdict(rflags_if_for_extint, real_mode(VM_ENTRY_INTR_INFO_FIELD=0x800000D1))
     fails ENTRY_GUEST_RFLAGS_IF_FOR_EXTINT: external interrupt injected with RFLAGS.IF=0
         [VM_ENTRY_INTR_INFO_FIELD=0x800000d1, GUEST_RFLAGS=0x2]
+
+    Scenario SCN_RFLAGS_STALE_VECTOR_NOT_VALID (passes): the field still holds vector 0xD1,
+    type 0, but the valid bit is clear (a VMM that clears only bit 31 once the event is
+    delivered): nothing is injected, so IF=0 is fine.
+
+    >>> verdict(rflags_if_for_extint, real_mode(VM_ENTRY_INTR_INFO_FIELD=0xD1))
+    passes
     """
     info = s.need1("VM_ENTRY_INTR_INFO_FIELD")
     if not intr_info_valid(info) or intr_info_type(info) != INTR_TYPE_EXT_INTR:
@@ -299,6 +325,12 @@ def ssp_upper_bits_identical(s: EntryState) -> Violations:
     >>> verdict(ssp_upper_bits_identical, long_mode(VM_ENTRY_CONTROLS=0x10D3FF, GUEST_SSP=0x8000000000001000))
     fails ENTRY_GUEST_SSP_UPPER_BITS_IDENTICAL: SSP bits 63:48 are not all equal
         [VM_ENTRY_CONTROLS=0x10d3ff, GUEST_SSP=0x8000000000001000]
+
+    Scenario SCN_SSP_UPPER_NOT_LOADED (passes): the same SSP with "load CET state" clear:
+    the field is not loaded and not checked.
+
+    >>> verdict(ssp_upper_bits_identical, long_mode(GUEST_SSP=0x8000000000001000))
+    passes
     """
     ctl = s.need1("VM_ENTRY_CONTROLS")
     if not ctl & VM_ENTRY_LOAD_CET_STATE:
