@@ -49,6 +49,7 @@ class Record:
 
     _fields: ClassVar[tuple[str, ...]] = ()
     _defaults: ClassVar[dict[str, Any]] = {}
+    _post_init: ClassVar[Any] = None  #: the class's ``__post_init__``, if it has one
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -63,29 +64,31 @@ class Record:
                 defaults[name] = cls.__dict__[name]
         cls._fields = tuple(fields)
         cls._defaults = defaults
+        cls._post_init = getattr(cls, "__post_init__", None)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         fields = self._fields
-        if len(args) > len(fields):
-            raise TypeError(f"{type(self).__name__}() takes {len(fields)} fields, {len(args)} were given")
         values = self.__dict__
-        for name, value in zip(fields, args):
-            values[name] = value
-        for name, value in kwargs.items():
-            if name in values or name not in self._defaults and name not in fields:
-                problem = "given twice" if name in values else "not a field"
-                raise TypeError(f"{type(self).__name__}(): {name!r} is {problem}")
-            values[name] = value
-        if len(values) < len(fields):
-            for name in fields:
-                if name not in values:
-                    default = self._defaults.get(name, _NOTHING)
-                    if default is _NOTHING:
-                        raise TypeError(f"{type(self).__name__}() needs a value for {name!r}")
-                    values[name] = default
-        post_init = getattr(self, "__post_init__", None)
-        if post_init is not None:
-            post_init()
+        if not kwargs and len(args) == len(fields):  # the common case, kept fast
+            values.update(zip(fields, args))
+        else:
+            if len(args) > len(fields):
+                raise TypeError(f"{type(self).__name__}() takes {len(fields)} fields, {len(args)} were given")
+            values.update(zip(fields, args))
+            for name, value in kwargs.items():
+                if name in values or name not in self._defaults and name not in fields:
+                    problem = "given twice" if name in values else "not a field"
+                    raise TypeError(f"{type(self).__name__}(): {name!r} is {problem}")
+                values[name] = value
+            if len(values) < len(fields):
+                for name in fields:
+                    if name not in values:
+                        default = self._defaults.get(name, _NOTHING)
+                        if default is _NOTHING:
+                            raise TypeError(f"{type(self).__name__}() needs a value for {name!r}")
+                        values[name] = default
+        if self._post_init is not None:
+            self._post_init()
 
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
@@ -137,4 +140,5 @@ def make_record(name: str, fields: Iterable[str], default: Any, base: type, modu
     cls = type(name, (base, Record), {"__module__": module, "__annotations__": dict.fromkeys(names, "int | None")})
     cls._fields = names
     cls._defaults = dict.fromkeys(names, default)
+    cls._post_init = getattr(cls, "__post_init__", None)
     return cls

@@ -351,6 +351,116 @@ def _fill_coverage(app: Sphinx, doctree: nodes.document, docname: str) -> None:
         node.replace_self(_table(["area", *cols, "clauses"], rows))
 
 
+#: The fields shown in a need's box, in this order, when the need has a value for them.
+BOX_FIELDS = ("status", "expect", "kind", "failure", "confidence", "sdm_volume", "reason", "interpretation",
+              "support", "implementation", "commit", "url")
+
+
+def _edition_numbers(values: list[str]) -> str:
+    """``E3a:26.3.1.5:v`` strings as ``E3a 26.3.1.5 (v)``, the way the editions page writes them
+    (the raw field is kept in needs.json and in the box's title attribute)."""
+    out = []
+    for value in values:
+        edition, number, mark = (str(value).split(":") + ["", ""])[:3]
+        out.append(f"{edition} {number}" + (f" ({mark})" if mark and mark != "?" else ""))
+    return " · ".join(out)
+
+
+def _need_box(app: Sphinx, fromdocname: str, node: nodes.Element, need: Any, labels: dict[str, Any]) -> nodes.container:
+    """The rendered box of one need: head (type, title, ID), its fields, its links both ways,
+    then its content. Plain docutils nodes, built from the need's data."""
+    builder = app.builder
+    nid = need["id"]
+    box = nodes.container(classes=["vmx-need", f"vmx-need-{need['type']}"], ids=[nid])
+    head = nodes.paragraph(classes=["vmx-need-head"])
+    head += nodes.inline(labels["types"].get(need["type"], need["type"]) + ": ", labels["types"].get(need["type"], need["type"]) + ": ",
+                         classes=["vmx-need-type"])
+    head += nodes.strong(need["title"], need["title"])
+    head += nodes.Text(" ")
+    head += nodes.reference(nid, nid, refid=nid, classes=["vmx-need-id"])
+    box += head
+    rows = nodes.field_list(classes=["vmx-need-fields"])
+
+    def row(name: str, body: nodes.Node | str) -> None:
+        field = nodes.field()
+        field += nodes.field_name(name, name)
+        value = nodes.field_body()
+        para = nodes.paragraph()
+        para += nodes.Text(body) if isinstance(body, str) else body
+        value += para
+        field += value
+        rows.append(field)
+
+    for name in ("sdm_sections", "editions"):
+        if need.get(name):
+            row("SDM numbers", _edition_numbers(need[name]))
+            rows[-1]["classes"].append("vmx-sdm-numbers")
+            rows[-1]["title"] = ", ".join(need[name])  # type: ignore[index]
+    for name in BOX_FIELDS:
+        value = need.get(name)
+        if value in (None, "", []):
+            continue
+        if name == "url":
+            row(name, nodes.reference(str(value), str(value), refuri=str(value)))
+        else:
+            row(name, str(value))
+    needs = labels["needs"]
+    for link, (outgoing, incoming) in labels["links"].items():
+        for label, targets in ((outgoing, need.get(link)), (incoming, need.get(f"{link}_back"))):
+            ids = [getattr(t, "id", t) for t in targets or ()]
+            if not ids:
+                continue
+            para = nodes.inline()
+            for k, target in enumerate(ids):
+                if k:
+                    para += nodes.Text(", ")
+                other = needs.get(target)
+                if other is None or not other.get("docname"):
+                    para += nodes.literal(target, target)  # the gate reports a missing target
+                    continue
+                uri = builder.get_relative_uri(fromdocname, other["docname"]) + "#" + target
+                para += nodes.reference(target, target, refuri=uri, internal=True)
+            row(label, para)
+    if len(rows):
+        box += rows
+    box.extend(node.children)
+    return box
+
+
+def _render_needs(app: Sphinx, doctree: nodes.document, fromdocname: str) -> None:
+    """Render every need node of the page as a :func:`_need_box`, before sphinx-needs would.
+
+    sphinx-needs' layout engine parses its layout strings and builds nested tables for every
+    need; with four hundred needs that was a third of the build's time (``docs/bench.md``).
+    The needs stay sphinx-needs' own (needs.json, filters, tables, diagrams, roles); only the
+    view is vmxkb's. sphinx-needs then finds no need node left to lay out.
+    """
+    from sphinx_needs.nodes import Need
+
+    found = list(doctree.findall(Need))
+    if not found:
+        return
+    cfg = app.config
+    labels = {
+        "types": {t["directive"]: t["title"] for t in cfg.needs_types},
+        "links": {"links": ("links", "linked from"),
+                  **{name: (spec.get("outgoing", name), spec.get("incoming", f"{name} (incoming)"))
+                     for name, spec in cfg.needs_links.items()}},
+        "needs": SphinxNeedsData(app.env).get_needs_view(),
+    }
+    needs = labels["needs"]
+    for node in found:
+        nid = node["ids"][0]
+        need = needs.get(nid)
+        if need is None or (node.get("docname") and node["docname"] != need["docname"]):
+            node.parent.remove(node)  # a duplicate ID: the gate reports it
+            continue
+        if need.get("hide"):
+            node.parent.remove(node)
+            continue
+        node.replace_self(_need_box(app, fromdocname, node, need, labels))
+
+
 def _register_ids(app: Sphinx, env: BuildEnvironment) -> list[str]:
     """Every need ID becomes an object other Sphinx projects can link through intersphinx
     (``objects.inv``): ``std:vmxid`` under its ID, and ``std:label`` under its lower-cased
@@ -369,35 +479,82 @@ def _register_ids(app: Sphinx, env: BuildEnvironment) -> list[str]:
     return []
 
 
-def _write_permalinks(app: Sphinx, exc: Exception | None) -> None:
-    """``id/<ID>.html`` for every need: a page that never moves, pointing at wherever the
-    need is rendered now (the pages may be reorganised; these URLs stay)."""
-    if exc is not None or app.builder.name not in ("html", "dirhtml"):
-        return
+def _permalink_pages(app: Sphinx) -> dict[str, str]:
+    """``id/<ID>.html`` for every need, by file path: a page that never moves, pointing at
+    wherever the need is rendered now (the pages may be reorganised; these URLs stay)."""
     import html as _html
 
     outdir = os.path.join(app.outdir, PERMALINK_DIR)
-    os.makedirs(outdir, exist_ok=True)
+    pages = {}
     for nid, need in sorted(SphinxNeedsData(app.env).get_needs_view().items()):
         docname = need.get("docname")
         if not docname:
             continue
         target = "../" + app.builder.get_target_uri(docname) + "#" + nid
         title = _html.escape(f"{nid}: {need['title']}")
-        page = (
+        pages[os.path.join(outdir, f"{nid}.html")] = (
             "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
             f"<title>{title}</title>\n<link rel=\"canonical\" href=\"{target}\">\n"
             f"<meta http-equiv=\"refresh\" content=\"0; url={target}\">\n</head>\n"
             f"<body><p><a href=\"{target}\">{title}</a></p></body></html>\n"
         )
-        path = os.path.join(outdir, f"{nid}.html")
-        old = None
-        if os.path.exists(path):
+    return pages
+
+
+def _write_files(pages: dict[str, str]) -> None:
+    """Write each page whose file is missing or different (an incremental build touches
+    only the permalinks that changed)."""
+    for path, page in pages.items():
+        try:
             with open(path, encoding="utf-8") as f:
-                old = f.read()
-        if old != page:
-            with open(path, "w", encoding="utf-8") as f:
-                f.write(page)
+                if f.read() == page:
+                    continue
+        except OSError:
+            pass
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(page)
+
+
+def _start_permalinks(app: Sphinx, *_: Any) -> None:
+    """Start writing the permalink pages in a thread once the needs are final (``write-started``).
+
+    Creating five hundred small files costs this machine's file system about 0.3 s, all of it
+    waiting on the kernel; in a thread it overlaps with writing the pages and running the gate
+    (``docs/bench.md``). :func:`_write_permalinks` waits for it."""
+    import threading
+
+    if app.builder.name not in ("html", "dirhtml"):
+        return
+    pages = _permalink_pages(app)
+    os.makedirs(os.path.join(app.outdir, PERMALINK_DIR), exist_ok=True)
+    failures: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            _write_files(pages)
+        except BaseException as exc:  # noqa: BLE001 - reported by _write_permalinks
+            failures.append(exc)
+
+    thread = threading.Thread(target=work, name="vmxkb-permalinks", daemon=True)
+    thread.start()
+    app.vmxkb_permalinks = (thread, failures)  # type: ignore[attr-defined]
+
+
+def _write_permalinks(app: Sphinx, exc: Exception | None) -> None:
+    """Finish the permalink pages: wait for the thread :func:`_start_permalinks` started, or
+    write them here when no page was written in this build (nothing was out of date)."""
+    if app.builder.name not in ("html", "dirhtml"):
+        return
+    started = getattr(app, "vmxkb_permalinks", None)
+    if started is None:
+        if exc is None:
+            os.makedirs(os.path.join(app.outdir, PERMALINK_DIR), exist_ok=True)
+            _write_files(_permalink_pages(app))
+        return
+    thread, failures = started
+    thread.join()
+    if failures and exc is None:
+        raise failures[0]
 
 
 def _collect_references(app: Sphinx, doctree: nodes.document) -> None:
@@ -459,18 +616,18 @@ def _drop_timing_report(app: Sphinx, exc: Exception | None) -> None:
             os.remove(path)
 
 
-def _stable_container_ids(app: Sphinx, doctree: nodes.document, docname: str) -> None:
-    """Number sphinx-needs' need containers in page order instead of by uuid4.
+def _freeze_heap(app: Sphinx, *_: Any) -> None:
+    """Move everything alive now out of the cyclic garbage collector's sight (``gc.freeze``).
 
-    sphinx-needs 9.1 gives every rendered need a container id ``SNCB-`` + 8 random hex digits
-    (``layout.build_need_repr``), so two builds of the same sources differ on every page.
-    Its collapse script only needs the ``SNCB-`` prefix and uniqueness within the page.
-    """
-    count = 0
-    for node in doctree.findall(nodes.container):
-        if "need_container" in node["classes"] and any(i.startswith("SNCB-") for i in node["ids"]):
-            count += 1
-            node["ids"] = [f"SNCB-{count:04d}" if i.startswith("SNCB-") else i for i in node["ids"]]
+    A build keeps a large, long-lived heap (the environment, every need, the extensions),
+    and each full collection walks all of it: measured, collections were two thirds of the
+    time spent building the need boxes, and a fifth of the whole build (``docs/bench.md``).
+    Called once the environment is loaded and once every document is read; what is
+    created later (each page's doctree while it is written) is collected as usual."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
 
 
 def setup(app: Sphinx) -> dict[str, Any]:
@@ -498,15 +655,18 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("vmx-run", RunDirective)
     app.add_directive("vmx-edition", EditionDirective)
     app.add_node(coverage_node)
+    app.connect("doctree-resolved", _render_needs, priority=450)  # before sphinx-needs' (500)
     app.connect("doctree-resolved", _fill_coverage)
-    app.connect("doctree-resolved", _stable_container_ids, priority=900)
     app.connect("env-before-read-docs", _reset)
     app.connect("env-get-outdated", _outdated)
     app.connect("doctree-read", _collect_references)
     app.connect("build-finished", _run_gate, priority=100)
+    app.connect("write-started", _start_permalinks, priority=900)
     app.connect("build-finished", _write_permalinks, priority=200)
     app.connect("build-finished", _drop_timing_report, priority=300)
     app.add_object_type("vmxid", "vmxid", objname="vmxkb need ID")
     app.connect("env-updated", _register_ids)
+    app.connect("builder-inited", _freeze_heap, priority=900)
+    app.connect("env-updated", _freeze_heap, priority=900)
     return {"version": "1", "parallel_read_safe": False, "parallel_write_safe": True, "env_version": 1}
 

@@ -231,15 +231,17 @@ class EntryState(Record):
 
     def need(self, *names: str) -> tuple[int, ...]:
         """The values of ``names``; raises :class:`MissingField` naming every absent one."""
-        values = tuple(getattr(self.vmcs, n) for n in names)
-        missing = tuple(n for n, v in zip(names, values, strict=True) if v is None)
-        if missing:
-            raise MissingField(missing)
+        values = tuple(map(self.vmcs.__dict__.__getitem__, names))
+        if None in values:
+            raise MissingField(tuple(n for n, v in zip(names, values, strict=True) if v is None))
         return values  # type: ignore[return-value]
 
     def need1(self, name: str) -> int:
         """The value of one field (see :meth:`need`)."""
-        return self.need(name)[0]
+        value = self.vmcs.__dict__[name]
+        if value is None:
+            raise MissingField((name,))
+        return value  # type: ignore[no-any-return]
 
 
 def entry(caps: Capabilities = DEFAULT_CAPABILITIES, in_smm: bool = False, **fields: int) -> EntryState:
