@@ -53,6 +53,26 @@ def intr_vectoring_clears_shadow(t: Transition) -> Violations:
     ...     GUEST_DR7=0x400, GUEST_IA32_DEBUGCTL=0), movss_blocking=True))
     fails POST_INTR_VECTORING_CLEARS_SHADOW: blocking survives a vectoring entry
         [VM_ENTRY_INTR_INFO_FIELD=0x80000301, sti_blocking=False, movss_blocking=True]
+
+    Scenario SCN_POST_STI_SHADOW_KEPT_ON_RESUME (passes): a plain VMRESUME (nothing
+    injected) of a guest that exited right after STI keeps its STI blocking; that is
+    correct, and it is not this clause's business, which is only about vectoring entries.
+
+    >>> verdict(intr_vectoring_clears_shadow, transition(entry(VM_ENTRY_INTR_INFO_FIELD=0,
+    ...     GUEST_INTERRUPTIBILITY_INFO=1, GUEST_ACTIVITY_STATE=0, GUEST_PENDING_DBG_EXCEPTIONS=0,
+    ...     GUEST_DR7=0x400, GUEST_IA32_DEBUGCTL=0)))
+    passes
+
+    Scenario SCN_POST_DB_INJECT_KEEPS_STI (fails): the single-step #DB a guest took right
+    after STI (a trap the STI shadow does not hold off) is re-injected by an implementation
+    that keeps STI blocking in force: the #DB handler's first instruction would run with
+    interrupts still held off.
+
+    >>> verdict(intr_vectoring_clears_shadow, transition(entry(VM_ENTRY_INTR_INFO_FIELD=make_intr_info(1, 3),
+    ...     GUEST_INTERRUPTIBILITY_INFO=1, GUEST_ACTIVITY_STATE=0, GUEST_PENDING_DBG_EXCEPTIONS=0x4000,
+    ...     GUEST_DR7=0x400, GUEST_IA32_DEBUGCTL=0), sti_blocking=True))
+    fails POST_INTR_VECTORING_CLEARS_SHADOW: blocking survives a vectoring entry
+        [VM_ENTRY_INTR_INFO_FIELD=0x80000301, sti_blocking=True, movss_blocking=False]
     """
     info = t.state.need1("VM_ENTRY_INTR_INFO_FIELD")
     if not is_vectoring(info) or not (t.after.sti_blocking or t.after.movss_blocking):
@@ -87,6 +107,33 @@ def intr_nonvectoring_loads_shadow(t: Transition) -> Violations:
     ...     GUEST_DR7=0x400, GUEST_IA32_DEBUGCTL=0), movss_blocking=False))
     fails POST_INTR_NONVECTORING_LOADS_SHADOW: blocking after entry differs from the field
         [GUEST_INTERRUPTIBILITY_INFO=0x2, sti_blocking=False, movss_blocking=False]
+
+    Scenario SCN_POST_INJECT_SHADOW_NOT_LOADED (passes): a #DB injected in a MOV-SS
+    shadow: the entry is vectoring, so the field's shadow bits are not loaded, and this
+    clause (about entries that inject nothing) does not apply.
+
+    >>> verdict(intr_nonvectoring_loads_shadow, transition(entry(VM_ENTRY_INTR_INFO_FIELD=make_intr_info(1, 3),
+    ...     GUEST_INTERRUPTIBILITY_INFO=2, GUEST_ACTIVITY_STATE=0, GUEST_PENDING_DBG_EXCEPTIONS=0x4000,
+    ...     GUEST_DR7=0x400, GUEST_IA32_DEBUGCTL=0)))
+    passes
+
+    Scenario SCN_POST_RESUME_KEEPS_STI (passes): resuming a guest that exited between
+    "sti" and "hlt" keeps the STI shadow, and only that one: no MOV-SS blocking appears.
+
+    >>> verdict(intr_nonvectoring_loads_shadow, transition(entry(VM_ENTRY_INTR_INFO_FIELD=0,
+    ...     GUEST_INTERRUPTIBILITY_INFO=1, GUEST_ACTIVITY_STATE=0, GUEST_PENDING_DBG_EXCEPTIONS=0,
+    ...     GUEST_DR7=0x400, GUEST_IA32_DEBUGCTL=0)))
+    passes
+
+    Scenario SCN_POST_RESUME_LOSES_STI (fails): an implementation that drops the STI
+    shadow on that resume: a pending interrupt is taken before the HLT, and the guest then
+    halts with nothing left to wake it.
+
+    >>> verdict(intr_nonvectoring_loads_shadow, transition(entry(VM_ENTRY_INTR_INFO_FIELD=0,
+    ...     GUEST_INTERRUPTIBILITY_INFO=1, GUEST_ACTIVITY_STATE=0, GUEST_PENDING_DBG_EXCEPTIONS=0,
+    ...     GUEST_DR7=0x400, GUEST_IA32_DEBUGCTL=0), sti_blocking=False))
+    fails POST_INTR_NONVECTORING_LOADS_SHADOW: blocking after entry differs from the field
+        [GUEST_INTERRUPTIBILITY_INFO=0x1, sti_blocking=False, movss_blocking=False]
     """
     info, intr = t.state.need("VM_ENTRY_INTR_INFO_FIELD", "GUEST_INTERRUPTIBILITY_INFO")
     if is_vectoring(info):
@@ -138,6 +185,25 @@ def pde_none_after_entry(t: Transition) -> Violations:
     ...     GUEST_DR7=0x400, GUEST_IA32_DEBUGCTL=0), pending_dbg_delivered=0x4000))
     fails POST_PDE_NONE_AFTER_ENTRY: pending debug exceptions survive an entry that discards them
         [VM_ENTRY_INTR_INFO_FIELD=0x80000301, GUEST_PENDING_DBG_EXCEPTIONS=0x4000, delivered=0x4000, held=0x0]
+
+    Scenario SCN_POST_STUFFED_BS_HELD (fails): an implementation that keeps the stuffed BS
+    pending instead, to deliver a second #DB after the first instruction of the injected
+    #DB's handler.
+
+    >>> verdict(pde_none_after_entry, transition(entry(VM_ENTRY_INTR_INFO_FIELD=make_intr_info(1, 3),
+    ...     GUEST_INTERRUPTIBILITY_INFO=2, GUEST_ACTIVITY_STATE=0, GUEST_PENDING_DBG_EXCEPTIONS=0x4000,
+    ...     GUEST_DR7=0x400, GUEST_IA32_DEBUGCTL=0), pending_dbg_held=0x4000))
+    fails POST_PDE_NONE_AFTER_ENTRY: pending debug exceptions survive an entry that discards them
+        [VM_ENTRY_INTR_INFO_FIELD=0x80000301, GUEST_PENDING_DBG_EXCEPTIONS=0x4000, delivered=0x0, held=0x4000]
+
+    Scenario SCN_POST_RESUME_BS_NOT_DISCARDED (passes): a plain resume with a single-step
+    pending and no shadow: this entry does not discard the field, so the #DB delivered
+    right after it is correct here (POST_PDE_VALID_DELIVERY says when it must come).
+
+    >>> verdict(pde_none_after_entry, transition(entry(VM_ENTRY_INTR_INFO_FIELD=0,
+    ...     GUEST_INTERRUPTIBILITY_INFO=0, GUEST_ACTIVITY_STATE=0, GUEST_PENDING_DBG_EXCEPTIONS=0x4000,
+    ...     GUEST_DR7=0x400, GUEST_IA32_DEBUGCTL=0)))
+    passes
     """
     info, intr, act, pde = t.state.need(
         "VM_ENTRY_INTR_INFO_FIELD", "GUEST_INTERRUPTIBILITY_INFO", "GUEST_ACTIVITY_STATE", "GUEST_PENDING_DBG_EXCEPTIONS"
@@ -181,6 +247,52 @@ def pde_valid_delivery(t: Transition) -> Violations:
     ...     GUEST_DR7=0x400, GUEST_IA32_DEBUGCTL=0), pending_dbg_delivered=0x4000, pending_dbg_held=0))
     fails POST_PDE_VALID_DELIVERY: valid pending debug exceptions should be held (MOV-SS blocking)
         [GUEST_PENDING_DBG_EXCEPTIONS=0x4000, GUEST_INTERRUPTIBILITY_INFO=0x2, delivered=0x4000, held=0x0]
+
+    Scenario SCN_POST_BS_DELIVERED_AT_ONCE (passes): resuming with BS pending and no
+    shadow, as a VMM does after emulating an instruction the guest single-stepped: the #DB
+    is delivered right after entry, and nothing stays pending.
+
+    >>> verdict(pde_valid_delivery, transition(entry(VM_ENTRY_INTR_INFO_FIELD=0,
+    ...     GUEST_INTERRUPTIBILITY_INFO=0, GUEST_ACTIVITY_STATE=0, GUEST_PENDING_DBG_EXCEPTIONS=0x4000,
+    ...     GUEST_DR7=0x400, GUEST_IA32_DEBUGCTL=0)))
+    passes
+
+    Scenario SCN_POST_B0_ALONE_NOT_VALID (passes): only B0 set in the field (a breakpoint
+    condition matched, bit 12 clear): these are not valid pending debug exceptions, so
+    nothing is delivered and nothing stays pending.
+
+    >>> verdict(pde_valid_delivery, transition(entry(VM_ENTRY_INTR_INFO_FIELD=0,
+    ...     GUEST_INTERRUPTIBILITY_INFO=0, GUEST_ACTIVITY_STATE=0, GUEST_PENDING_DBG_EXCEPTIONS=0x1,
+    ...     GUEST_DR7=0x400, GUEST_IA32_DEBUGCTL=0)))
+    passes
+
+    Scenario SCN_POST_B0_ALONE_DELIVERED (fails): an implementation that delivers a #DB
+    for B0 alone: the guest sees a debug exception for a breakpoint that was not enabled.
+
+    >>> verdict(pde_valid_delivery, transition(entry(VM_ENTRY_INTR_INFO_FIELD=0,
+    ...     GUEST_INTERRUPTIBILITY_INFO=0, GUEST_ACTIVITY_STATE=0, GUEST_PENDING_DBG_EXCEPTIONS=0x1,
+    ...     GUEST_DR7=0x400, GUEST_IA32_DEBUGCTL=0), pending_dbg_delivered=0x1))
+    fails POST_PDE_VALID_DELIVERY: pending bits not valid: nothing should be delivered or held
+        [GUEST_PENDING_DBG_EXCEPTIONS=0x1, GUEST_INTERRUPTIBILITY_INFO=0x0, delivered=0x1, held=0x0]
+
+    Scenario SCN_POST_INT3_INJECT_IN_MOVSS_NOT_JUDGED (passes): an INT3 injected in a
+    MOV-SS shadow with BS pending: the SDM treats the pending trap as if the INT3 had
+    followed a MOV SS that hit a debug trap, a vectoring case outside this clause (and
+    outside the model), so the clause expects neither delivery nor holding.
+
+    >>> verdict(pde_valid_delivery, transition(entry(VM_ENTRY_INTR_INFO_FIELD=make_intr_info(3, 6),
+    ...     GUEST_INTERRUPTIBILITY_INFO=2, GUEST_ACTIVITY_STATE=0, GUEST_PENDING_DBG_EXCEPTIONS=0x4000,
+    ...     GUEST_DR7=0x400, GUEST_IA32_DEBUGCTL=0)))
+    passes
+
+    Scenario SCN_POST_SHUTDOWN_DROPS_BS (passes): a guest resumed in the shutdown state
+    (it triple-faulted while single-stepping) with BS still in the field: the entry
+    discards it (POST_PDE_NONE_AFTER_ENTRY), so this clause does not expect the #DB.
+
+    >>> verdict(pde_valid_delivery, transition(entry(VM_ENTRY_INTR_INFO_FIELD=0,
+    ...     GUEST_INTERRUPTIBILITY_INFO=0, GUEST_ACTIVITY_STATE=2, GUEST_PENDING_DBG_EXCEPTIONS=0x4000,
+    ...     GUEST_DR7=0x400, GUEST_IA32_DEBUGCTL=0)))
+    passes
     """
     info, intr, act, pde = t.state.need(
         "VM_ENTRY_INTR_INFO_FIELD", "GUEST_INTERRUPTIBILITY_INFO", "GUEST_ACTIVITY_STATE", "GUEST_PENDING_DBG_EXCEPTIONS"

@@ -131,6 +131,24 @@ def movss_inhibit(run: Run) -> Violations:
 
     >>> verdict(movss_inhibit, Run(("MOV SS", "NOP"), Cpu(tf=True), Delivery(0, "#DB", True)))
     fails BM_MOVSS_INHIBIT: #DB taken inside the MOV-SS shadow [program=MOV SS; NOP, event=#DB (DR6.BS=1) at boundary 0]
+
+    Scenario SCN_BM_MOVSS_NOTHING_TO_HOLD (passes): MOV SS with no trap armed and no
+    interrupt waiting: no event at all, which the shadow has nothing to say about.
+
+    >>> verdict(movss_inhibit, run_bare_metal(("MOV SS", "NOP"), Cpu()))
+    passes
+
+    Scenario SCN_BM_NOP_STEP_NOT_HELD (passes): without an SS load there is no shadow, and
+    the single-step trap of the first instruction is taken right after it, at boundary 0.
+
+    >>> verdict(movss_inhibit, run_bare_metal(("NOP", "NOP"), Cpu(tf=True)))
+    passes
+
+    Scenario SCN_BM_MOVSS_EMPTY_TRACE (passes): a trace that stops before its first
+    instruction retires has no MOV SS to judge, whatever is armed or waiting.
+
+    >>> verdict(movss_inhibit, run_bare_metal((), Cpu(tf=True, irq_pending=True)))
+    passes
     """
     if not run.program or run.program[0] not in MOVSS_LIKE or run.first is None or run.first.at != 0:
         return ()
@@ -159,6 +177,32 @@ def movss_singlestep_delay(run: Run) -> Violations:
     >>> verdict(movss_singlestep_delay, Run(("POP SS", "NOP"), Cpu(tf=True), Delivery(0, "#DB", True)))
     fails BM_MOVSS_SINGLESTEP_DELAY: first event is #DB (DR6.BS=1) at boundary 0, not a single-step #DB at boundary 1
         [program=POP SS; NOP]
+
+    Scenario SCN_BM_NOP_STEP_NOT_DELAYED (passes): a single-stepped NOP traps right after
+    it, at boundary 0: the one-instruction delay belongs to SS loads only.
+
+    >>> verdict(movss_singlestep_delay, run_bare_metal(("NOP", "NOP"), Cpu(tf=True)))
+    passes
+
+    Scenario SCN_BM_MOVSS_BTF_NO_STEP (passes): with TF=1 and BTF=1 the processor traps
+    on branches only, so "mov ss; nop" takes no single-step #DB at all.
+
+    >>> verdict(movss_singlestep_delay, run_bare_metal(("MOV SS", "NOP"), Cpu(tf=True, btf=True)))
+    passes
+
+    Scenario SCN_BM_MOVSS_LAST_IN_TRACE (passes): a trace that ends right after the MOV SS:
+    the trap is still held off, so there is no event yet, and without the following
+    instruction the clause has nothing to judge.
+
+    >>> verdict(movss_singlestep_delay, run_bare_metal(("MOV SS",), Cpu(tf=True)))
+    passes
+
+    Scenario SCN_BM_MOVSS_POPSS_NOT_JUDGED (passes): MOV SS followed by POP SS: the hold-off
+    is guaranteed for the first SS load only, so the clause accepts the trap wherever it
+    comes (this model takes it after the third instruction).
+
+    >>> verdict(movss_singlestep_delay, run_bare_metal(("MOV SS", "POP SS", "NOP"), Cpu(tf=True)))
+    passes
     """
     if len(run.program) < 2 or run.program[0] not in MOVSS_LIKE or not _armed(run.start):
         return ()
@@ -189,6 +233,25 @@ def sti_shadow(run: Run) -> Violations:
 
     >>> verdict(sti_shadow, Run(("STI", "NOP"), Cpu(if_=False, irq_pending=True), Delivery(0, "INTR")))
     fails BM_STI_SHADOW: interrupt taken inside the STI shadow [program=STI; NOP]
+
+    Scenario SCN_BM_STI_WITH_IF_SET (passes): an STI that finds IF already 1 opens no
+    shadow: an interrupt arriving while it executes is taken right after it.
+
+    >>> verdict(sti_shadow, run_bare_metal(("STI", "NOP"), Cpu(irq_pending=True)))
+    passes
+
+    Scenario SCN_BM_STI_SHADOW_NEEDS_STI (passes): the clause is about the boundary after
+    an STI: a run that starts with a NOP is not judged by it, even one that wrongly takes
+    an interrupt there with IF=0 (that breaks IF masking, not the STI shadow).
+
+    >>> verdict(sti_shadow, Run(("NOP", "NOP"), Cpu(if_=False, irq_pending=True), Delivery(0, "INTR")))
+    passes
+
+    Scenario SCN_BM_STI_EMPTY_TRACE (passes): a trace that stops before its first
+    instruction retires has no STI to judge.
+
+    >>> verdict(sti_shadow, run_bare_metal((), Cpu(if_=False, irq_pending=True)))
+    passes
     """
     if not run.program or run.program[0] != "STI" or run.start.if_:
         return ()
@@ -213,6 +276,25 @@ def sti_no_db_block(run: Run) -> Violations:
     >>> verdict(sti_no_db_block, Run(("STI", "NOP"), Cpu(tf=True, if_=False), Delivery(1, "#DB", True)))
     fails BM_STI_NO_DB_BLOCK: first event is #DB (DR6.BS=1) at boundary 1, not a single-step #DB at boundary 0
         [program=STI; NOP]
+
+    Scenario SCN_BM_MOVSS_STEP_NOT_STI (passes): after MOV SS the single-step trap comes
+    one instruction later; that shadow is not an STI shadow, and this clause does not
+    apply.
+
+    >>> verdict(sti_no_db_block, run_bare_metal(("MOV SS", "NOP"), Cpu(tf=True)))
+    passes
+
+    Scenario SCN_BM_STI_BTF_NO_STEP (passes): with BTF=1 a non-branch STI does not trap:
+    there is no single-step #DB to take inside the shadow.
+
+    >>> verdict(sti_no_db_block, run_bare_metal(("STI", "NOP"), Cpu(tf=True, btf=True, if_=False)))
+    passes
+
+    Scenario SCN_BM_STI_STEP_EMPTY_TRACE (passes): a trace that stops before its first
+    instruction retires has no STI to judge, even with single-stepping armed.
+
+    >>> verdict(sti_no_db_block, run_bare_metal((), Cpu(tf=True, if_=False)))
+    passes
     """
     if not run.program or run.program[0] != "STI" or not _armed(run.start):
         return ()
