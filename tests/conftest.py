@@ -36,6 +36,12 @@ def copy_tree(dst: Path) -> Path:
     return dst
 
 
+@pytest.fixture(scope="session")
+def copy_repo():
+    """:func:`copy_tree`, for fixtures of a wider scope than ``tree``."""
+    return copy_tree
+
+
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
     """A copy of the repository's sources to break."""

@@ -50,10 +50,39 @@ def _rel(path: str) -> str:
     return "rules/vmxkb/" + path.split(marker, 1)[1] if marker in path else path
 
 
-def check(needs: Mapping[str, Need], references: Iterable[tuple[str, str, int | None]] = ()) -> list[Problem]:
-    """Every gate problem, given all needs by ID and the ``{need}`` references
-    (target, file, line) found in the docs."""
+@dataclass(frozen=True)
+class CodeFacts:
+    """What the gate learns from running the code alone: a pure function of the package's
+    sources, so a build may reuse it while they are unchanged (:func:`code_facts`)."""
+
+    #: (rule ID, scenario ID, outcome stated, file, line, problems) for every scenario
+    scenarios: tuple[tuple[str, str, str, str, int, tuple[str, ...]], ...]
+    #: (behaviour ID, kind, rules broken, inputs, smallest situation, its result) per finding class
+    findings: tuple[tuple[str, str, tuple[str, ...], int, str, str], ...]
+
+
+def code_facts() -> CodeFacts:
+    """Run every scenario and explore every KVM behaviour model."""
     load_all()
+    scenarios = []
+    for rid, r in REGISTRY.items():
+        namespace = vars(importlib.import_module(r.func.__module__))
+        for s in r.scenarios:
+            scenarios.append((rid, s.id, s.expect, _rel(r.source_file), s.lineno, run_scenario(s, namespace).problems))
+    findings = tuple(
+        (bid, kind, tuple(rules), count, str(witness.situation), str(witness.detail))
+        for (bid, kind, rules), (witness, count) in explore_all().items()
+    )
+    return CodeFacts(tuple(scenarios), findings)
+
+
+def check(needs: Mapping[str, Need], references: Iterable[tuple[str, str, int | None]] = (),
+          facts: CodeFacts | None = None) -> list[Problem]:
+    """Every gate problem, given all needs by ID, the ``{need}`` references (target, file,
+    line) found in the docs and, if the caller has them, the :class:`CodeFacts` of the
+    current sources (else they are computed)."""
+    load_all()
+    facts = facts or code_facts()
     problems: list[Problem] = []
     by_type: dict[str, dict[str, Need]] = {}
     for nid, need in needs.items():
@@ -102,19 +131,19 @@ def check(needs: Mapping[str, Need], references: Iterable[tuple[str, str, int | 
     # 3. scenarios: both outcomes, stated outcome == computed, each documented
     scenario_needs = by_type.get("scenario", {})
     seen: set[str] = set()
+    outcomes: dict[str, set[str]] = {rid: set() for rid in REGISTRY}
+    for rid, sid, expect, file, lineno, scenario_problems in facts.scenarios:
+        outcomes.setdefault(rid, set()).add(expect)
+        if sid in seen:
+            problems.append(Problem(f"scenario ID {sid} used twice", file, lineno))
+        seen.add(sid)
+        for p in scenario_problems:
+            problems.append(Problem(f"scenario {sid} of {rid} {p}", file, lineno))
+        if sid not in scenario_needs:
+            problems.append(Problem(f"scenario {sid} of {rid} has no scenario need", file, lineno))
     for rid, r in REGISTRY.items():
-        outcomes = {s.expect for s in r.scenarios}
-        for missing in sorted({"passes", "fails"} - outcomes):
+        for missing in sorted({"passes", "fails"} - outcomes[rid]):
             problems.append(Problem(f"rule {rid} has no scenario that {missing}", _rel(r.source_file)))
-        namespace = vars(importlib.import_module(r.func.__module__))
-        for s in r.scenarios:
-            if s.id in seen:
-                problems.append(Problem(f"scenario ID {s.id} used twice", _rel(r.source_file), s.lineno))
-            seen.add(s.id)
-            for p in run_scenario(s, namespace).problems:
-                problems.append(Problem(f"scenario {s.id} of {rid} {p}", _rel(r.source_file), s.lineno))
-            if s.id not in scenario_needs:
-                problems.append(Problem(f"scenario {s.id} of {rid} has no scenario need", _rel(r.source_file), s.lineno))
     for sid, need in scenario_needs.items():
         if sid not in seen:
             problems.append(Problem(f"scenario need {sid} matches no scenario in the rules", _file(need), need.get("lineno")))
@@ -133,7 +162,7 @@ def check(needs: Mapping[str, Need], references: Iterable[tuple[str, str, int | 
     # 5. exploration findings <-> deviations
     deviations = by_type.get("deviation", {})
     covered: set[str] = set()
-    for (bid, kind, rules), (witness, count) in explore_all().items():
+    for bid, kind, rules, count, situation, detail in facts.findings:
         covering = [
             did
             for did, d in deviations.items()
@@ -145,7 +174,7 @@ def check(needs: Mapping[str, Need], references: Iterable[tuple[str, str, int | 
             problems.append(
                 Problem(
                     f"exploring {bid} finds a {kind} breaking {', '.join(rules) or 'no named rule'} "
-                    f"on {count} input(s) (smallest: {witness.situation}: {witness.detail}) that no deviation need covers",
+                    f"on {count} input(s) (smallest: {situation}: {detail}) that no deviation need covers",
                     _file(where) if where else "rules/vmxkb/kvm/models.py",
                     where.get("lineno") if where else None,
                 )

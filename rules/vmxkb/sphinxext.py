@@ -5,10 +5,12 @@ Only ``conf.py`` imports this module; the CLI never does.
 
 Two traps shape it (``docs/gate.md``): sphinx-needs does not always warn about a bad
 reference, and an incremental build does not repeat the warnings of documents it does
-not re-read. So the gate runs at ``build-finished`` over *all* needs, re-checks every
-link and ``{need}`` reference itself, and every build re-reads every document
-(``env-get-outdated``): the rule code is not a Sphinx dependency, and a page that
-renders it must never be stale.
+not re-read. So the gate runs at ``build-finished`` over *all* needs and re-checks every
+link and ``{need}`` reference itself; an incremental build re-reads the pages whose
+sources or rendered code changed (content hashes), re-writes the pages that show a need
+whose data changed, and re-reads everything after a build that did not pass cleanly
+("Incremental builds" in ``docs/gate.md``). Need boxes are rendered here, not by
+sphinx-needs' layout engine (``docs/bench.md``).
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ class SectionsDirective(SphinxDirective):
 
     def run(self) -> list[nodes.Node]:
         add_doc(self.env, self.env.docname)
+        note_code(self.env, *_area_and_model_files()[:-2])
         out: list[nodes.Node] = []
         for s in SECTIONS.values():
             rows = ", ".join(
@@ -93,6 +96,7 @@ class NumberIndexDirective(SphinxDirective):
     to its section need (and from there to the clauses that cite it)."""
 
     def run(self) -> list[nodes.Node]:
+        note_code(self.env, *_area_and_model_files()[:-2])
         rows: dict[tuple[str, str], list[str]] = {}
         for s in SECTIONS.values():
             for edition, num in s.numbers.items():
@@ -133,6 +137,8 @@ class CliHelpDirective(SphinxDirective):
     """``{vmx-cli-help}``: the live ``--help`` of the command line, rendered at build time."""
 
     def run(self) -> list[nodes.Node]:
+        _ensure(self.env)
+        self.env.vmxkb_volatile.add(self.env.docname)  # type: ignore[attr-defined]  # re-read every build
         out: list[nodes.Node] = []
         for command, text in cli_help_texts().items():
             out.append(nodes.rubric(command, command))
@@ -154,6 +160,9 @@ class RunDirective(SphinxDirective):
 
         from vmxkb.cli import main
 
+        # the command line reads code, docs pages and input files: re-read this page every build
+        _ensure(self.env)
+        self.env.vmxkb_volatile.add(self.env.docname)  # type: ignore[attr-defined]
         argv = shlex.split(self.arguments[0])
         if argv[:1] != ["vmxkb"]:
             raise self.error("vmx-run runs 'vmxkb ...' only")
@@ -181,6 +190,7 @@ class EditionDirective(SphinxDirective):
         from vmxkb.citations import CURRENT_EDITION, EDITIONS
 
         key = self.arguments[0]
+        note_code(self.env, *_area_and_model_files()[:-2])
         if key not in EDITIONS:
             raise self.error(f"unknown edition group {key!r} (known: {', '.join(EDITIONS)})")
         order = list(EDITIONS)
@@ -212,7 +222,9 @@ class RuleDirective(SphinxDirective):
         rid = self.arguments[0]
         r = REGISTRY.get(rid)
         if r is None:  # the gate reports it with the file; render a marker
+            note_code(self.env, *_area_and_model_files()[:-2])  # re-read when a rule appears
             return [_para(f"(no registered rule {rid})")]
+        note_code(self.env, code_path(r.source_file))
         out: list[nodes.Node] = []
         src = inspect.getsource(r.func)
         body = src.split('"""', 2)[2].lstrip("\n") if src.count('"""') >= 2 else src
@@ -249,6 +261,7 @@ class ModelDirective(SphinxDirective):
     required_arguments = 1
 
     def run(self) -> list[nodes.Node]:
+        note_code(self.env, "kvm/models.py")
         b = BEHAVIOURS.get(self.arguments[0])
         if b is None:
             return [_para(f"(no registered model {self.arguments[0]})")]
@@ -266,6 +279,7 @@ class WitnessDirective(SphinxDirective):
 
     def run(self) -> list[nodes.Node]:
         did = self.arguments[0]
+        note_code(self.env, *_area_and_model_files())
         need = SphinxNeedsData(self.env).get_needs_mutable().get(did)
         if need is None:
             return [_para(f"(no deviation {did} above)")]
@@ -557,19 +571,224 @@ def _write_permalinks(app: Sphinx, exc: Exception | None) -> None:
         raise failures[0]
 
 
+# --- incremental builds -------------------------------------------------------------------------
+#
+# A build re-reads a page when Sphinx finds its source changed, when code it renders changed
+# (content hashes, not mtimes: a file restored to old content is seen as restored), or when
+# the last build did not pass cleanly; it re-writes, without re-reading, the pages that show
+# a need another re-read page changed. The gate runs over all needs in every build either way.
+# docs/gate.md explains it; tests/test_incremental.py and the generated breakages prove it.
+
+#: What every page's rendering may depend on: a change to any of these re-reads every page.
+_FRAMEWORK_GLOBS = ("*.py", "_static/*", "sdm/__init__.py", "kvm/__init__.py")
+#: Fields of a need that no other page shows (its box on its own page shows them, and that
+#: page is re-read); a change in any other field changes what other pages show.
+_LOCAL_FIELDS = frozenset({"content", "lineno", "lineno_content", "parts", "constraints_results", "signature",
+                           "doctype", "section_name", "sections", "pre_content", "post_content"})
+_STATE_FILE = "vmxkb-build-state.json"
+_PACKAGE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _hash_file(path: str) -> str:
+    import hashlib
+
+    try:
+        with open(path, "rb") as f:
+            return hashlib.sha256(f.read()).hexdigest()
+    except OSError:
+        return "missing"
+
+
+def _framework_hash(app: Sphinx) -> str:
+    """One hash over conf.py and the package's own modules and static files (not the rule
+    areas or the KVM models, which are tracked page by page)."""
+    import glob
+    import hashlib
+
+    files = sorted({f for g in _FRAMEWORK_GLOBS for f in glob.glob(os.path.join(_PACKAGE, g))})
+    files.append(os.path.join(app.confdir, "conf.py"))
+    digest = hashlib.sha256()
+    for f in files:
+        digest.update(f.encode() + b"\0" + _hash_file(f).encode() + b"\0")
+    return digest.hexdigest()
+
+
+def code_path(module_file: str) -> str:
+    """A code file as the pages record it: relative to the package (``sdm/guest_segments.py``)."""
+    return os.path.relpath(os.path.abspath(module_file), _PACKAGE)
+
+
+def note_code(env: BuildEnvironment, *paths: str) -> None:
+    """The page being read renders these code files (package-relative): re-read it when one
+    of them changes."""
+    _ensure(env)
+    deps = env.vmxkb_code.setdefault(env.docname, {})  # type: ignore[attr-defined]
+    for rel in paths:
+        deps[rel] = _hash_file(os.path.join(_PACKAGE, rel))
+
+
+def _area_and_model_files() -> list[str]:
+    from vmxkb.sdm import AREAS
+
+    return [f"sdm/{a}.py" for a in AREAS] + ["kvm/models.py", "kvm/explore.py"]
+
+
+def _need_signature(need: Any) -> tuple[Any, ...]:
+    """What other pages show of a need (tables, diagrams, link lists, back-links)."""
+    out = []
+    for key in sorted(need.keys()):
+        if key in _LOCAL_FIELDS or key.endswith("_back"):
+            continue
+        value = need[key]
+        if isinstance(value, list | tuple):
+            value = tuple(getattr(x, "id", x) if not isinstance(x, str) else x for x in value)
+        elif isinstance(value, dict):
+            value = repr(sorted(value.items()))
+        out.append((key, value))
+    return tuple(out)
+
+
+def _needs_of(env: BuildEnvironment, docname: str) -> dict[str, tuple[Any, ...]]:
+    return {nid: _need_signature(n) for nid, n in SphinxNeedsData(env).get_needs_mutable().items()
+            if n.get("docname") == docname}
+
+
+def _ensure(env: BuildEnvironment) -> None:
+    """vmxkb's records in the environment (pickled with it between builds)."""
+    for name, factory in (("vmxkb_refs", dict), ("vmxkb_code", dict), ("vmxkb_volatile", set),
+                          ("vmxkb_views", set), ("vmxkb_before", dict)):
+        if not hasattr(env, name):
+            setattr(env, name, factory())
+
+
+def _purge(app: Sphinx, env: BuildEnvironment, docname: str) -> None:
+    """Forget what a page recorded, keeping what other pages saw of its needs (before
+    sphinx-needs forgets them: this handler runs first)."""
+    _ensure(env)
+    for name in ("vmxkb_refs", "vmxkb_code"):
+        getattr(env, name, {}).pop(docname, None)
+    for name in ("vmxkb_volatile", "vmxkb_views"):
+        getattr(env, name, set()).discard(docname)
+    env.vmxkb_before.setdefault(docname, _needs_of(env, docname))  # type: ignore[attr-defined]
+
+
 def _collect_references(app: Sphinx, doctree: nodes.document) -> None:
+    """Record the page's ``{need}`` references (checked by the gate) and whether it shows a
+    view computed from every need (a table, a diagram, the coverage counts)."""
     env = app.env
+    _ensure(env)
     refs = env.vmxkb_refs.setdefault(env.docname, [])  # type: ignore[attr-defined]
     for node in doctree.findall(NeedRef):
         refs.append((node["reftarget"], node.line))
+    def is_view(node: nodes.Node) -> bool:  # needtable, needflow, needlist...: sphinx-needs' view nodes
+        return isinstance(node, coverage_node) or type(node).__module__.startswith("sphinx_needs.directives")
+
+    if next(iter(doctree.findall(is_view)), None) is not None:
+        env.vmxkb_views.add(env.docname)  # type: ignore[attr-defined]
 
 
-def _reset(app: Sphinx, env: BuildEnvironment, docnames: list[str]) -> None:
-    env.vmxkb_refs = {}  # type: ignore[attr-defined]
+def _read_state(app: Sphinx) -> dict[str, Any]:
+    import json
+
+    try:
+        with open(os.path.join(app.doctreedir, _STATE_FILE), encoding="utf-8") as f:
+            state = json.load(f)
+        return state if isinstance(state, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_state(app: Sphinx, status: str) -> None:
+    import json
+
+    os.makedirs(app.doctreedir, exist_ok=True)
+    state = {"status": status, "framework": getattr(app, "vmxkb_framework", "")}
+    with open(os.path.join(app.doctreedir, _STATE_FILE), "w", encoding="utf-8") as f:
+        json.dump(state, f)
 
 
 def _outdated(app: Sphinx, env: BuildEnvironment, added: set[str], changed: set[str], removed: set[str]) -> list[str]:
-    return sorted(env.found_docs)
+    """The pages to re-read besides those whose source changed: every page when the last build
+    did not pass cleanly or the framework changed, else the pages whose rendered code changed
+    and those that run the command line."""
+    _ensure(env)
+    env.vmxkb_before = {}  # type: ignore[attr-defined]  # this build's snapshots only
+    app.vmxkb_framework = _framework_hash(app)  # type: ignore[attr-defined]
+    state = _read_state(app)
+    _write_state(app, "running")  # a build that never finishes leaves "running": the next re-reads all
+    if state.get("status") != "passed" or state.get("framework") != app.vmxkb_framework:  # type: ignore[attr-defined]
+        app.vmxkb_full = True  # type: ignore[attr-defined]
+        return sorted(env.found_docs)
+    out = set(getattr(env, "vmxkb_volatile", set()))
+    for doc, deps in getattr(env, "vmxkb_code", {}).items():
+        if any(_hash_file(os.path.join(_PACKAGE, rel)) != digest for rel, digest in deps.items()):
+            out.add(doc)
+    return sorted(out & env.found_docs)
+
+
+def _rewrite(app: Sphinx, env: BuildEnvironment) -> list[str]:
+    """The pages to re-write (not re-read): those that show a need whose data, as other pages
+    see it, changed in the pages re-read now (its box links to it, a back-link names it, a
+    reference points at it), and every page with a view computed from all needs."""
+    before = getattr(env, "vmxkb_before", {})
+    env.vmxkb_before = {}  # type: ignore[attr-defined]  # this build's snapshots: not worth pickling
+    if not before or getattr(app, "vmxkb_full", False):
+        return []
+    changed: set[str] = set()
+    for doc, old in before.items():
+        new = _needs_of(env, doc) if doc in env.found_docs else {}
+        changed |= {nid for nid in old.keys() | new.keys() if old.get(nid) != new.get(nid)}
+    if not changed:
+        return []
+    needs = SphinxNeedsData(env).get_needs_mutable()
+    docs: set[str] = set(getattr(env, "vmxkb_views", set()))
+    for nid, need in needs.items():
+        targets = {getattr(t, "id", t) for link in gate.LINK_FIELDS for t in (need.get(link) or ())}
+        if nid in changed:
+            docs |= {needs[t]["docname"] for t in targets if t in needs and needs[t].get("docname")}
+        elif targets & changed and need.get("docname"):
+            docs.add(need["docname"])
+    for old in before.values():  # the old links of needs that changed or went away
+        for nid, signature in old.items():
+            for key, value in signature:
+                if key in gate.LINK_FIELDS:
+                    docs |= {needs[t]["docname"] for t in value if t in needs and needs[t].get("docname")}
+    for doc, refs in getattr(env, "vmxkb_refs", {}).items():
+        if any(target.split(".", 1)[0] in changed for target, _ in refs):
+            docs.add(doc)
+    return sorted(docs & env.found_docs)
+
+
+def _package_hash() -> str:
+    """One hash over every source file of the package (what :class:`gate.CodeFacts` depends on)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for d, _, files in sorted(os.walk(_PACKAGE)):
+        for f in sorted(files):
+            if f.endswith((".py", ".toml")):
+                path = os.path.join(d, f)
+                digest.update(os.path.relpath(path, _PACKAGE).encode() + b"\0" + _hash_file(path).encode() + b"\0")
+    return digest.hexdigest()
+
+
+def _code_facts(app: Sphinx, env: BuildEnvironment) -> list[str]:
+    """Run the scenarios and explore the KVM models once per version of the sources: the
+    result is kept in the environment (pickled after this event) and reused by later
+    builds while no source file of the package changes."""
+    key = _package_hash()
+    cached = getattr(env, "vmxkb_facts", None)
+    if not (isinstance(cached, tuple) and len(cached) == 2 and cached[0] == key):
+        env.vmxkb_facts = (key, gate.code_facts())  # type: ignore[attr-defined]
+    return []
+
+
+def _finish_state(app: Sphinx, exc: Exception | None) -> None:
+    """Record whether this build passed cleanly: no exception, no warning, the gate green.
+    Otherwise the next build re-reads every page, so that its warnings are seen again
+    (Sphinx repeats no warning of a page it does not re-read)."""
+    clean = exc is None and app.statuscode == 0 and getattr(app, "_warncount", 0) == 0
+    _write_state(app, "passed" if clean else "failed")
 
 
 def _need_dict(app: Sphinx, need: Any) -> dict[str, Any]:
@@ -590,7 +809,10 @@ def _run_gate(app: Sphinx, exc: Exception | None) -> None:
         for doc, items in getattr(app.env, "vmxkb_refs", {}).items()
         for target, line in items
     ]
-    problems = gate.check(needs, refs)
+    cached = getattr(app.env, "vmxkb_facts", None)
+    fresh = isinstance(cached, tuple) and len(cached) == 2 and cached[0] == _package_hash()
+    facts = cached[1] if fresh else gate.code_facts()  # type: ignore[index]
+    problems = gate.check(needs, refs, facts)
     for p in problems:
         LOGGER.warning(str(p), type="vmxkb", subtype="gate")
     if problems:
@@ -599,7 +821,7 @@ def _run_gate(app: Sphinx, exc: Exception | None) -> None:
     else:
         LOGGER.info(
             f"vmxkb gate: {len(needs)} needs, {len(REGISTRY)} rules, {len(BEHAVIOURS)} KVM models, "
-            f"{len(explore_all())} finding classes, all covered"
+            f"{len(facts.findings)} finding classes, all covered"
         )
 
 
@@ -622,11 +844,13 @@ def _freeze_heap(app: Sphinx, *_: Any) -> None:
     A build keeps a large, long-lived heap (the environment, every need, the extensions),
     and each full collection walks all of it: measured, collections were two thirds of the
     time spent building the need boxes, and a fifth of the whole build (``docs/bench.md``).
-    Called once the environment is loaded and once every document is read; what is
-    created later (each page's doctree while it is written) is collected as usual."""
+    Called once the environment is loaded and once every document is read (then after a
+    collection: the doctrees read are garbage by then); what is created later (each page's
+    doctree while it is written) is collected as usual."""
     import gc
 
-    gc.collect()
+    if _:  # env-updated passes the environment; builder-inited passes nothing
+        gc.collect()
     gc.freeze()
 
 
@@ -642,7 +866,8 @@ def setup(app: Sphinx) -> dict[str, Any]:
         )
     load_all()
     static = os.path.join(os.path.dirname(__file__), "_static")
-    app.connect("builder-inited", lambda a: a.config.html_static_path.append(static) if a.builder.format == "html" else None)
+    # at config-inited, once: a path appended later would make every build see a changed config
+    app.connect("config-inited", lambda a, config: None if static in config.html_static_path else config.html_static_path.append(static))
     app.add_js_file("vmxkb-search.js", priority=100)
     app.add_css_file("vmxkb.css")
     app.add_directive("vmx-sections", SectionsDirective)
@@ -657,15 +882,18 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_node(coverage_node)
     app.connect("doctree-resolved", _render_needs, priority=450)  # before sphinx-needs' (500)
     app.connect("doctree-resolved", _fill_coverage)
-    app.connect("env-before-read-docs", _reset)
+    app.connect("env-purge-doc", _purge, priority=100)  # before sphinx-needs forgets the page's needs
     app.connect("env-get-outdated", _outdated)
+    app.connect("env-get-updated", _rewrite)
     app.connect("doctree-read", _collect_references)
+    app.connect("build-finished", _finish_state, priority=950)
     app.connect("build-finished", _run_gate, priority=100)
     app.connect("write-started", _start_permalinks, priority=900)
     app.connect("build-finished", _write_permalinks, priority=200)
     app.connect("build-finished", _drop_timing_report, priority=300)
     app.add_object_type("vmxid", "vmxid", objname="vmxkb need ID")
     app.connect("env-updated", _register_ids)
+    app.connect("env-updated", _code_facts)
     app.connect("builder-inited", _freeze_heap, priority=900)
     app.connect("env-updated", _freeze_heap, priority=900)
     return {"version": "1", "parallel_read_safe": False, "parallel_write_safe": True, "env_version": 1}
