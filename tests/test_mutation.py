@@ -117,9 +117,9 @@ def test_unchanged_model_survives(judge: mutants.ModelJudge) -> None:
 
 
 @pytest.mark.parametrize(("item_id", "contains", "why"), [
-    # v3 without its fix: the patched model fails entry again on the emulated STI; the gate
-    # does not notice (the early-#DB deviation still covers other behaviours), a doctest does
-    ("KVM_VMX_BS_ON_INJECTED_DB", "`stuff_on_inject=True`: True -> False", "doctest"),
+    # v3 without its fix: the patched model loses its early-#DB class; its deviation still
+    # covers other behaviours, but it affects this one too and now covers nothing of it
+    ("KVM_VMX_BS_ON_INJECTED_DB", "`stuff_on_inject=True`: True -> False", "gate"),
     # never stuffing BS: the migration hole's class is joined by new entry failures
     ("vmxkb.kvm.models.vmx_enter", "`if stuff_bs_on_inject and v.rflags & RFLAGS_TF and intr`: negated", "gate"),
     # the emulator stops queueing the single-step: the early-#DB deviation covers nothing

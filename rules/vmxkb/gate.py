@@ -77,10 +77,11 @@ def code_facts() -> CodeFacts:
 
 
 def check(needs: Mapping[str, Need], references: Iterable[tuple[str, str, int | None]] = (),
-          facts: CodeFacts | None = None) -> list[Problem]:
+          facts: CodeFacts | None = None, mutation: Iterable[tuple[str, str, str]] = ()) -> list[Problem]:
     """Every gate problem, given all needs by ID, the ``{need}`` references (target, file,
-    line) found in the docs and, if the caller has them, the :class:`CodeFacts` of the
-    current sources (else they are computed)."""
+    line) found in the docs, if the caller has them the :class:`CodeFacts` of the current
+    sources (else they are computed), and the mutation run's problems
+    (:func:`vmxkb.mutants.problems`: item, file, message)."""
     load_all()
     facts = facts or code_facts()
     problems: list[Problem] = []
@@ -161,33 +162,29 @@ def check(needs: Mapping[str, Need], references: Iterable[tuple[str, str, int | 
 
     # 5. exploration findings <-> deviations
     deviations = by_type.get("deviation", {})
-    covered: set[str] = set()
-    for bid, kind, rules, count, situation, detail in facts.findings:
-        covering = [
-            did
-            for did, d in deviations.items()
-            if bid in (d.get("affects") or ()) and d.get("kind") == kind and set(rules) <= set(d.get("breaks") or ())
-        ]
-        covered.update(covering)
-        if not covering:
-            where = behaviour_needs.get(bid)
-            problems.append(
-                Problem(
-                    f"exploring {bid} finds a {kind} breaking {', '.join(rules) or 'no named rule'} "
-                    f"on {count} input(s) (smallest: {situation}: {detail}) that no deviation need covers",
-                    _file(where) if where else "rules/vmxkb/kvm/models.py",
-                    where.get("lineno") if where else None,
-                )
+    shapes = {did: (frozenset(d.get("affects") or ()), d.get("kind") or "", frozenset(d.get("breaks") or ()))
+              for did, d in deviations.items()}
+    counts = {(bid, kind, tuple(rules)): (count, situation, detail) for bid, kind, rules, count, situation, detail in facts.findings}
+    uncovered, idle = coverage(counts, shapes)
+    for (bid, kind, rules), why in uncovered:
+        count, situation, detail = counts[(bid, kind, rules)]
+        where = behaviour_needs.get(bid)
+        problems.append(
+            Problem(
+                f"exploring {bid} finds a {kind} breaking {', '.join(rules) or 'no named rule'} "
+                f"on {count} input(s) (smallest: {situation}: {detail}) that {why}",
+                _file(where) if where else "rules/vmxkb/kvm/models.py",
+                where.get("lineno") if where else None,
             )
+        )
     for did, d in deviations.items():
-        if d.get("kind") == "reference":
-            if not d.get("implementation") or not d.get("breaks"):
-                problems.append(
-                    Problem(f"reference deviation {did} needs the implementation and the clause it breaks", _file(d), d.get("lineno"))
-                )
-            continue
-        if did not in covered:
-            problems.append(Problem(f"deviation {did} covers no finding of the exploration", _file(d), d.get("lineno")))
+        if d.get("kind") == "reference" and (not d.get("implementation") or not d.get("breaks")):
+            problems.append(
+                Problem(f"reference deviation {did} needs the implementation and the clause it breaks", _file(d), d.get("lineno"))
+            )
+    for did, why in idle:
+        d = deviations[did]
+        problems.append(Problem(f"deviation {did} {why}", _file(d), d.get("lineno")))
 
     # 6. sections
     for key in SECTIONS:
@@ -203,7 +200,52 @@ def check(needs: Mapping[str, Need], references: Iterable[tuple[str, str, int | 
                 Problem(f"clause {cid} has a section number for unknown edition {edition} (from {', '.join(need.get('sdm') or [])})",
                         _file(need), need.get("lineno"))
             )
+    # 7. mutation adequacy: every surviving mutant of a rule or a KVM model is killed by a
+    #    scenario or example, or documented as equivalent (docs/mutation.md)
+    for item, file, message in mutation:
+        problems.append(Problem(f"mutation: {item}: {message}", file))
     return problems
+
+
+#: A deviation need as check 5 sees it: (behaviours it affects, kind, clauses it breaks).
+DeviationShape = tuple[frozenset[str], str, frozenset[str]]
+
+
+def coverage(classes: Iterable[tuple[str, str, tuple[str, ...]]], deviations: Mapping[str, DeviationShape]
+             ) -> tuple[list[tuple[tuple[str, str, tuple[str, ...]], str]], list[tuple[str, str]]]:
+    """Check 5 as a pure function: the finding classes ``(behaviour, kind, rules broken)``
+    that no deviation covers, each with why, and the deviations (other than ``reference``
+    ones) that are idle, each with why.
+
+    A deviation covers a class when it affects the class's behaviour, has its kind, and lists
+    every rule the class breaks. A class that breaks no named rule is never covered: a
+    difference from the SDM model that no rule names is a missing rule, not a deviation. A
+    deviation must cover some class of *every* behaviour it says it affects.
+    """
+    classes = sorted(set(classes))
+    uncovered = []
+    covered: dict[str, set[str]] = {}
+    for key in classes:
+        bid, kind, rules = key
+        if not rules:
+            uncovered.append((key, "breaks no named rule (a deviation must name the clauses it breaks: "
+                                   "add the rule this difference breaks)"))
+            continue
+        covering = [did for did, (affects, dkind, breaks) in deviations.items()
+                    if bid in affects and dkind == kind and set(rules) <= breaks]
+        for did in covering:
+            covered.setdefault(did, set()).add(bid)
+        if not covering:
+            uncovered.append((key, "no deviation need covers"))
+    idle = []
+    for did, (affects, kind, _) in sorted(deviations.items()):
+        if kind == "reference":
+            continue
+        if did not in covered:
+            idle.append((did, "covers no finding of the exploration"))
+        elif affects - covered[did]:
+            idle.append((did, f"affects {', '.join(sorted(affects - covered[did]))} but covers no finding of it"))
+    return uncovered, idle
 
 
 def _unknown_editions(numbers: Iterable[str] | None) -> list[str]:

@@ -548,20 +548,12 @@ def deviation_needs() -> dict[str, tuple[frozenset[str], str, frozenset[str]]]:
 
 
 def gate_problems(classes: Iterable[tuple[str, str, tuple[str, ...]]], deviations: Deviations) -> frozenset[tuple[str, Any]]:
-    """The docs gate's check 5 (``vmxkb.gate``) on these finding classes: a class no
-    deviation covers, a deviation (not a reference one) that covers no class."""
-    covered: set[str] = set()
-    out: set[tuple[str, Any]] = set()
-    for key in classes:
-        bid, kind, rules = key
-        covering = {did for did, (affects, dkind, breaks) in deviations.items()
-                    if bid in affects and dkind == kind and set(rules) <= breaks}
-        covered |= covering
-        if not covering:
-            out.add(("uncovered finding", key))
-    out |= {("deviation covers nothing", did) for did, (_, kind, _) in deviations.items()
-            if kind != "reference" and did not in covered}
-    return frozenset(out)
+    """The docs gate's check 5 (:func:`vmxkb.gate.coverage`) on these finding classes: the
+    classes no deviation covers and the deviations left idle."""
+    from vmxkb.gate import coverage
+
+    uncovered, idle = coverage(classes, deviations)
+    return frozenset({("uncovered finding", key) for key, _ in uncovered} | {("idle deviation", did) for did, _ in idle})
 
 
 class ModelJudge:

@@ -305,6 +305,41 @@ class WitnessDirective(SphinxDirective):
         return out
 
 
+def mutation_results(app: Sphinx) -> list[Any]:
+    """This build's mutation results (:func:`vmxkb.mutants.current`): the committed
+    ``docs/_generated/mutation.json`` where its fingerprints match the sources, every other
+    rule or model mutated afresh. Computed once per build."""
+    import json
+
+    from vmxkb import mutants
+
+    cached = getattr(app, "vmxkb_mutation", None)
+    if cached is None:
+        try:
+            with open(os.path.join(app.srcdir, "_generated", "mutation.json"), encoding="utf-8") as f:
+                committed = json.load(f)
+        except (OSError, ValueError):
+            committed = None
+        cached = app.vmxkb_mutation = mutants.current(committed)  # type: ignore[attr-defined]
+    return cached
+
+
+class MutationDirective(SphinxDirective):
+    """``{vmx-mutation}``: the mutation score of every rule and KVM model, as this build
+    computes it (the committed results reused where they are current)."""
+
+    def run(self) -> list[nodes.Node]:
+        from vmxkb import knowledge, mutants
+
+        note_code(self.env, *_area_and_model_files())
+        # the models are judged against the deviation needs as the pages write them
+        for need in knowledge.load().values():
+            if need.type == "deviation":
+                self.env.note_dependency(os.path.join(self.env.app.confdir, need.file))
+        self.env.note_dependency(os.path.join(self.env.app.srcdir, "_generated", "mutation.json"))
+        return self.parse_text_to_nodes(mutants.as_markdown(mutation_results(self.env.app)))
+
+
 class coverage_node(nodes.General, nodes.Element):
     """Placeholder for ``{vmx-coverage}``, filled in once every need is known."""
 
@@ -812,7 +847,10 @@ def _run_gate(app: Sphinx, exc: Exception | None) -> None:
     cached = getattr(app.env, "vmxkb_facts", None)
     fresh = isinstance(cached, tuple) and len(cached) == 2 and cached[0] == _package_hash()
     facts = cached[1] if fresh else gate.code_facts()  # type: ignore[index]
-    problems = gate.check(needs, refs, facts)
+    from vmxkb import mutants
+
+    mutation = mutants.problems(mutation_results(app))
+    problems = gate.check(needs, refs, facts, mutation)
     for p in problems:
         LOGGER.warning(str(p), type="vmxkb", subtype="gate")
     if problems:
@@ -879,6 +917,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("vmx-cli-help", CliHelpDirective)
     app.add_directive("vmx-run", RunDirective)
     app.add_directive("vmx-edition", EditionDirective)
+    app.add_directive("vmx-mutation", MutationDirective)
     app.add_node(coverage_node)
     app.connect("doctree-resolved", _render_needs, priority=450)  # before sphinx-needs' (500)
     app.connect("doctree-resolved", _fill_coverage)
