@@ -904,8 +904,10 @@ def setup(app: Sphinx) -> dict[str, Any]:
         )
     load_all()
     static = os.path.join(os.path.dirname(__file__), "_static")
-    # at config-inited, once: a path appended later would make every build see a changed config
-    app.connect("config-inited", lambda a, config: None if static in config.html_static_path else config.html_static_path.append(static))
+    # after the config is hashed into .buildinfo: the path of the installed package must not
+    # make two builds of the same sources differ
+    app.connect("builder-inited", lambda a: a.config.html_static_path.append(static)
+                if a.builder.format == "html" and static not in a.config.html_static_path else None)
     app.add_js_file("vmxkb-search.js", priority=100)
     app.add_css_file("vmxkb.css")
     app.add_directive("vmx-sections", SectionsDirective)
