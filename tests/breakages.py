@@ -122,6 +122,34 @@ def _rules(root: Path):
         sys.path.remove(str(root / "rules"))
 
 
+def _sole_killers(r) -> set[str]:
+    """The scenarios of rule ``r`` that are the only one to kill some mutant of it: deleting
+    one lets that mutant survive, which the gate's mutation check reports."""
+    import sys as _sys
+
+    from vmxkb import mutants
+    from vmxkb.registry import run_scenario
+
+    module = _sys.modules[r.func.__module__]
+    out: set[str] = set()
+    for m in mutants.mutations(r.func, dict(vars(module))):
+        try:
+            ns = mutants.build_mutant(r, m)
+        except Exception:  # noqa: BLE001 - a mutant that does not build is killed by nothing in particular
+            continue
+        killers = []
+        for sc in r.scenarios:
+            try:
+                dead = bool(run_scenario(sc, ns).problems)
+            except Exception:  # noqa: BLE001
+                dead = True
+            if dead:
+                killers.append(sc.id)
+        if len(killers) == 1:
+            out.add(killers[0])
+    return out
+
+
 def _rel(path: str, root: Path) -> str:
     p = Path(path).resolve()
     for base in (root, ROOT):
@@ -249,6 +277,11 @@ def generate(root: Path = ROOT) -> list[Breakage]:
     # 3. every scenario: delete it; flip its stated outcome; detach its doctest from it
     redundant = UNRECORDED.setdefault(str(root), {}).setdefault("scenario", [])
     redundant.clear()
+    sys.path.insert(0, str(root / "rules"))
+    try:
+        sole = {rid: _sole_killers(r) for rid, r in registry.items()}
+    finally:
+        sys.path.remove(str(root / "rules"))
     for rid, r in registry.items():
         rel = rule_files[rid]
         lines = text(rel).splitlines(keepends=True)
@@ -262,6 +295,8 @@ def generate(root: Path = ROOT) -> list[Breakage]:
                 out.append(Breakage("delete-scenario", s.id, files_of(s.id, rel), ((rel, deleted),)))
             elif [x.expect for x in r.scenarios].count(s.expect) == 1:  # the rule's only one that {expect}
                 out.append(Breakage("delete-scenario", rid, (rel,), ((rel, deleted),)))
+            elif s.id in sole[rid]:  # the only scenario that kills some mutant: the mutation check
+                out.append(Breakage("delete-scenario:mutant", rid, (rel,), ((rel, deleted),)))
             else:  # code and docs still agree: see REDUNDANT below
                 redundant.append(s.id)
             flipped = lines[h].replace("(passes)", "(@)").replace("(fails)", "(passes)").replace("(@)", "(fails)")
@@ -512,7 +547,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(every)} breakages generated: " + ", ".join(f"{c} {n}" for c, n in sorted(counts.items())))
     un = UNRECORDED.get(str(ROOT), {})
     print(f"not generated (nothing else records them, code and docs still agree): deleting "
-          f"{len(un.get('scenario', []))} scenario(s) whose rule keeps another of the same outcome, "
+          f"{len(un.get('scenario', []))} scenario(s) whose rule keeps another of the same outcome and that "
+          f"are not the only one to kill a mutant, "
           f"{len(un.get('need', []))} need(s) with no rule/model/finding and no link or reference to them")
     if a.list:
         return 0
