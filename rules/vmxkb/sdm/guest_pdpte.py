@@ -68,9 +68,10 @@ def pdpte_vmcs_reserved_zero(s: EntryState) -> Violations:
     >>> verdict(pdpte_vmcs_reserved_zero, pae_guest())
     passes
 
-    Scenario SCN_PDPTE_NOT_PRESENT_JUNK (passes): a not-present PDPTE may hold anything.
+    Scenario SCN_PDPTE_NOT_PRESENT_JUNK (passes): a not-present PDPTE may hold anything, even
+    bits 2:1, which a present PDPTE must keep clear.
 
-    >>> verdict(pdpte_vmcs_reserved_zero, pae_guest(GUEST_PDPTR3=0x0000010000000000))
+    >>> verdict(pdpte_vmcs_reserved_zero, pae_guest(GUEST_PDPTR3=0x0000000000000006))
     passes
 
     Scenario SCN_PDPTE_IGNORED_IN_LONG_MODE (passes): a 4-level-paging guest's PDPTE
