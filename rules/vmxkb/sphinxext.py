@@ -305,23 +305,51 @@ class WitnessDirective(SphinxDirective):
         return out
 
 
+def _all_needs(env: BuildEnvironment) -> Any:
+    """Every need, read-only: the mutable store while the pages are read, the view once
+    sphinx-needs has post-processed (and frozen) them."""
+    data = SphinxNeedsData(env)
+    return data.get_needs_view() if data.needs_is_post_processed else data.get_needs_mutable()
+
+
+def _mutation_key(app: Sphinx, committed: bytes) -> str:
+    """What the mutation results depend on: the package's sources, the committed results and
+    the deviation needs the models are judged against."""
+    import hashlib
+
+    deviations = sorted(
+        (nid, tuple(sorted(getattr(x, "id", x) for x in n.get("affects") or ())), n.get("kind"),
+         tuple(sorted(getattr(x, "id", x) for x in n.get("breaks") or ())))
+        for nid, n in _all_needs(app.env).items() if n.get("type") == "deviation")
+    digest = hashlib.sha256(_package_hash(app).encode() + hashlib.sha256(committed).digest() + repr(deviations).encode())
+    return digest.hexdigest()
+
+
 def mutation_results(app: Sphinx) -> list[Any]:
     """This build's mutation results (:func:`vmxkb.mutants.current`): the committed
     ``docs/_generated/mutation.json`` where its fingerprints match the sources, every other
-    rule or model mutated afresh. Computed once per build."""
+    rule or model mutated afresh. Kept in the environment and reused while nothing they
+    depend on changed (:func:`_mutation_key`)."""
     import json
 
     from vmxkb import mutants
 
-    cached = getattr(app, "vmxkb_mutation", None)
-    if cached is None:
-        try:
-            with open(os.path.join(app.srcdir, "_generated", "mutation.json"), encoding="utf-8") as f:
-                committed = json.load(f)
-        except (OSError, ValueError):
-            committed = None
-        cached = app.vmxkb_mutation = mutants.current(committed)  # type: ignore[attr-defined]
-    return cached
+    try:
+        with open(os.path.join(app.srcdir, "_generated", "mutation.json"), "rb") as f:
+            raw = f.read()
+    except OSError:
+        raw = b""
+    key = _mutation_key(app, raw)
+    cached = getattr(app.env, "vmxkb_mutation", None)
+    if isinstance(cached, tuple) and len(cached) == 2 and cached[0] == key:
+        return cached[1]  # type: ignore[no-any-return]
+    try:
+        committed = json.loads(raw) if raw else None
+    except ValueError:
+        committed = None
+    results = mutants.current(committed)
+    app.env.vmxkb_mutation = (key, results)  # type: ignore[attr-defined]
+    return results
 
 
 class MutationDirective(SphinxDirective):
@@ -814,9 +842,13 @@ def _rewrite(app: Sphinx, env: BuildEnvironment) -> list[str]:
     return sorted(docs & env.found_docs)
 
 
-def _package_hash() -> str:
-    """One hash over every source file of the package (what :class:`gate.CodeFacts` depends on)."""
+def _package_hash(app: Sphinx) -> str:
+    """One hash over every source file of the package (what :class:`gate.CodeFacts` depends
+    on), computed once per build."""
     import hashlib
+
+    if getattr(app, "vmxkb_package_hash", None):
+        return app.vmxkb_package_hash  # type: ignore[attr-defined,no-any-return]
 
     digest = hashlib.sha256()
     for d, _, files in sorted(os.walk(_PACKAGE)):
@@ -824,17 +856,19 @@ def _package_hash() -> str:
             if f.endswith((".py", ".toml")):
                 path = os.path.join(d, f)
                 digest.update(os.path.relpath(path, _PACKAGE).encode() + b"\0" + _hash_file(path).encode() + b"\0")
-    return digest.hexdigest()
+    app.vmxkb_package_hash = digest.hexdigest()  # type: ignore[attr-defined]
+    return app.vmxkb_package_hash  # type: ignore[attr-defined,no-any-return]
 
 
 def _code_facts(app: Sphinx, env: BuildEnvironment) -> list[str]:
     """Run the scenarios and explore the KVM models once per version of the sources: the
     result is kept in the environment (pickled after this event) and reused by later
     builds while no source file of the package changes."""
-    key = _package_hash()
+    key = _package_hash(app)
     cached = getattr(env, "vmxkb_facts", None)
     if not (isinstance(cached, tuple) and len(cached) == 2 and cached[0] == key):
         env.vmxkb_facts = (key, gate.code_facts())  # type: ignore[attr-defined]
+    mutation_results(app)  # here, so that the environment pickled after this event keeps them
     return []
 
 
@@ -865,7 +899,7 @@ def _run_gate(app: Sphinx, exc: Exception | None) -> None:
         for target, line in items
     ]
     cached = getattr(app.env, "vmxkb_facts", None)
-    fresh = isinstance(cached, tuple) and len(cached) == 2 and cached[0] == _package_hash()
+    fresh = isinstance(cached, tuple) and len(cached) == 2 and cached[0] == _package_hash(app)
     facts = cached[1] if fresh else gate.code_facts()  # type: ignore[index]
     from vmxkb import mutants
 
