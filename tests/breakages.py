@@ -9,20 +9,25 @@ number for an unknown edition. Each breakage must
 
 1. fail an incremental build of a tree that was built (and passed) before the breakage,
 2. fail a clean build of the broken tree,
-3. in both, print a line that names the item and its file,
+3. in both, print a line that names the item and its file, and not crash (no traceback),
 
 and the incremental build after undoing it must pass again (docs/gate.md, "Breakages").
 
 ``python tests/breakages.py`` runs the full set (``make breakages``); ``--sample`` picks a
 few, evenly over the classes, with a printed seed (``tests/test_breakages.py`` does that in
-``make test``). The builds are real ``sphinx-build -W --keep-going -b html`` runs, as in
+``make test``). Every result of a full-set run is appended to a record named by the tree's
+fingerprint (``tests/breakage_runs/<fingerprint>.jsonl``: a hash of every file the builds read
+and of this script), so a set too long for one sitting can be finished with ``--resume`` on
+the *same* tree: results recorded for another tree are never counted. The builds are real ``sphinx-build -W --keep-going -b html`` runs, as in
 ``make html``.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import inspect
+import json
 import random
 import re
 import shutil
@@ -372,6 +377,44 @@ def generate(root: Path = ROOT) -> list[Breakage]:
 
 # --- running ---------------------------------------------------------------------------
 
+RECORDS = ROOT / "tests" / "breakage_runs"
+
+
+def fingerprint(root: Path = ROOT) -> str:
+    """A hash of what the builds of a copy of ``root`` read (the files :func:`copy_tree`
+    copies) and of this script: two trees with the same fingerprint build the same."""
+    h = hashlib.sha256()
+    files = []
+    for name in SOURCES:
+        s = root / name
+        files += sorted(f for f in s.rglob("*") if f.is_file() and not {"__pycache__", "_build"} & set(f.parts)
+                        and ".egg-info" not in str(f)) if s.is_dir() else [s]
+    for f in files:
+        h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes() + b"\0")
+    h.update(b"tests/breakages.py\0" + Path(__file__).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _shown(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def read_record(path: Path) -> dict[str, dict]:
+    """name -> the last result recorded for it in ``path`` (a JSON line per result)."""
+    out: dict[str, dict] = {}
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                r = json.loads(line)
+                out[r["name"]] = r
+    return out
+
+
+def _record_line(r: "Result") -> str:
+    return json.dumps({"name": r.breakage.name, "cls": r.breakage.cls, "incremental": r.incremental,
+                       "clean": r.clean, "undone": r.undone, "detail": r.detail,
+                       "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, sort_keys=True)
+
 def copy_tree(dst: Path, src: Path = ROOT) -> Path:
     for name in SOURCES:
         s = src / name
@@ -418,6 +461,9 @@ class Result:
 def _check(r: subprocess.CompletedProcess[str], b: Breakage) -> tuple[bool, str]:
     if r.returncode == 0:
         return False, "build passed"
+    if "Traceback" in r.stderr:  # a crash is not a finding: the gate must report, not break
+        return False, "the build crashed: " + next((x.strip() for x in reversed(r.stderr.splitlines())
+                                                    if "Error" in x), r.stderr.strip()[-200:])
     if not names_item(r.stderr, b):
         return False, "no line names the item and its file: " + " | ".join(r.stderr.splitlines()[:4])
     return True, ""
@@ -442,9 +488,12 @@ def run_one(tree: Path, b: Breakage) -> Result:
 
 
 def run(breakages: list[Breakage], jobs: int = 1, workdir: Path | None = None, log=print,
-        deadline: float | None = None) -> list[Result]:
+        deadline: float | None = None, record: Path | None = None) -> list[Result]:
     """Run ``breakages`` over ``jobs`` trees (each built once first), in parallel threads;
-    start no new breakage after ``deadline`` (a time.monotonic() value)."""
+    start no new breakage after ``deadline`` (a time.monotonic() value); append each result
+    to ``record`` as it comes."""
+    if not breakages:
+        return []
     work = Path(workdir or tempfile.mkdtemp(prefix="vmxkb-breakages-"))
     results: list[Result | None] = [None] * len(breakages)
     lock = threading.Lock()
@@ -461,6 +510,9 @@ def run(breakages: list[Breakage], jobs: int = 1, workdir: Path | None = None, l
             res = run_one(tree, breakages[i])
             results[i] = res
             with lock:
+                if record is not None:
+                    with record.open("a", encoding="utf-8") as fh:
+                        fh.write(_record_line(res) + "\n")
                 done[0] += 1
                 log(f"[{done[0]}/{len(breakages)}] {'ok  ' if res.ok else 'MISS'} {res.breakage.name}"
                     + (f"  ({res.detail})" if res.detail else ""))
@@ -506,14 +558,17 @@ def sample(breakages: list[Breakage], n: int, seed: int) -> list[Breakage]:
     return [rng.choice([b for b in breakages if b.cls == c]) for c in classes[:n]]
 
 
-def summary(results: list[Result]) -> str:
+def summary(results: list[Result], earlier: list[dict] = ()) -> str:
+    """Counts per class and build kind, of ``results`` and of ``earlier`` recorded ones."""
     table: dict[str, Counter[str]] = {}
-    for r in results:
-        c = table.setdefault(r.breakage.cls, Counter())
+    rows_in = [(r.breakage.cls, r.incremental, r.clean, r.undone) for r in results]
+    rows_in += [(e["cls"], e["incremental"], e["clean"], e["undone"]) for e in earlier]
+    for cls, inc, cln, und in rows_in:
+        c = table.setdefault(cls, Counter())
         c["run"] += 1
-        c["incremental"] += r.incremental
-        c["clean"] += r.clean
-        c["undone"] += r.undone
+        c["incremental"] += inc
+        c["clean"] += cln
+        c["undone"] += und
     rows = [f"{'class':28} {'run':>5} {'caught-incr':>11} {'caught-clean':>12} {'undo-passes':>11}"]
     for cls in sorted(table):
         c = table[cls]
@@ -532,6 +587,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=int, metavar="N", help="only the first N of the (class-interleaved) full set")
     p.add_argument("--list", action="store_true", help="print the counts per class and stop")
     p.add_argument("--minutes", type=float, metavar="M", help="start no new breakage after M minutes (the summary says how many ran)")
+    p.add_argument("--resume", action="store_true",
+                   help="skip the breakages this tree's record (same fingerprint) already has as caught, and count them")
     a = p.parse_args(argv)
     if a.jobs < 1 or any(v is not None and v <= 0 for v in (a.sample, a.limit, a.minutes)):
         print("breakages: --jobs, --sample, --limit and --minutes must be positive", file=sys.stderr)
@@ -558,15 +615,28 @@ def main(argv: list[str] | None = None) -> int:
         chosen = sample(every, a.sample, seed)
     else:
         chosen = interleave(every)[: a.limit]
+    record, earlier = None, []
+    if not a.sample:  # full-set runs (whole or --limit/--class parts) are recorded
+        fp = fingerprint()
+        record = RECORDS / f"{fp}.jsonl"
+        RECORDS.mkdir(parents=True, exist_ok=True)
+        print(f"tree fingerprint {fp}; results appended to {_shown(record)}")
+        if a.resume:
+            have = read_record(record)
+            caught = {n for n, r in have.items() if r["incremental"] and r["clean"] and r["undone"]}
+            earlier = [have[b.name] for b in chosen if b.name in caught]
+            chosen = [b for b in chosen if b.name not in caught]
+            print(f"--resume: {len(earlier)} already caught on this tree (recorded), {len(chosen)} to run")
     start = time.monotonic()
     deadline = start + a.minutes * 60 if a.minutes else None
-    results = run(chosen, a.jobs, log=lambda s: print(s, flush=True), deadline=deadline)
-    print(summary(results))
+    results = run(chosen, a.jobs, log=lambda s: print(s, flush=True), deadline=deadline, record=record)
+    print(summary(results, earlier))
     if len(results) < len(chosen):
         print(f"STOPPED after --minutes {a.minutes:g}: {len(results)} of {len(chosen)} breakages run "
-              f"(the first {len(results)} of the class-interleaved order)")
+              f"(the first {len(results)} of the class-interleaved order); `--resume` goes on from here")
     missed = [r for r in results if not r.ok]
-    print(f"{len(results)} breakage(s) run in {time.monotonic() - start:.0f} s with {a.jobs} job(s); {len(missed)} not caught")
+    print(f"{len(results)} breakage(s) run in {time.monotonic() - start:.0f} s with {a.jobs} job(s)"
+          + (f", {len(earlier)} recorded earlier on this tree" if earlier else "") + f"; {len(missed)} not caught")
     for r in missed:
         print(f"NOT CAUGHT: {r.breakage.name}: {r.detail}")
     if missed:

@@ -6,6 +6,7 @@ The full set runs with `make breakages`."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import sys
 import time
@@ -70,3 +71,40 @@ def test_the_checker_rejects_a_build_that_does_not_name_the_item() -> None:
     assert breakages.names_item(named, b)
     assert not breakages.names_item("rules/vmxkb/sdm/x.py: vmxkb gate: something else", b)
     assert not breakages.names_item("docs/y.md: ENTRY_X", b)
+    import subprocess
+
+    ok = subprocess.CompletedProcess([], 1, "", named)
+    assert breakages._check(ok, b) == (True, "")
+    crash = subprocess.CompletedProcess([], 2, "", named + "\nTraceback\n    KeyError: 'SEC_X'\n")
+    assert breakages._check(crash, b) == (False, "the build crashed: KeyError: 'SEC_X'")
+    assert breakages._check(subprocess.CompletedProcess([], 0, "", ""), b) == (False, "build passed")
+
+
+def test_the_record_is_keyed_by_the_tree_and_resume_counts_only_its_own(tmp_path: Path, monkeypatch, capsys) -> None:
+    root = breakages.ROOT
+    copy = breakages.copy_tree(tmp_path / "copy")
+    assert breakages.fingerprint(copy) == breakages.fingerprint(root)
+    page = copy / "docs" / "index.md"
+    page.write_text(page.read_text(encoding="utf-8") + "\nan edit\n", encoding="utf-8")
+    assert breakages.fingerprint(copy) != breakages.fingerprint(root)
+
+    first = breakages.interleave(breakages.generate())[0]
+    monkeypatch.setattr(breakages, "RECORDS", tmp_path / "runs")
+    fp = breakages.fingerprint()
+    (tmp_path / "runs").mkdir()
+    line = {"name": first.name, "cls": first.cls, "incremental": True, "clean": True, "undone": True, "detail": ""}
+    # a record of another tree is not counted: nothing is skipped (checked with --list-like dry run below)
+    (tmp_path / "runs" / "0000000000000000.jsonl").write_text(json.dumps(line) + "\n", encoding="utf-8")
+    # the last line for a name wins: an earlier miss, then a catch
+    miss = dict(line, clean=False, detail="clean: build passed")
+    (tmp_path / "runs" / f"{fp}.jsonl").write_text(json.dumps(miss) + "\n" + json.dumps(line) + "\n", encoding="utf-8")
+    assert breakages.read_record(tmp_path / "runs" / f"{fp}.jsonl")[first.name]["clean"] is True
+    assert breakages.main(["--limit", "1", "--resume"]) == 0  # the one breakage is recorded as caught: none run
+    out = capsys.readouterr().out
+    assert "--resume: 1 already caught on this tree (recorded), 0 to run" in out
+    assert f"{first.cls:28}     1           1            1           1" in out
+    # a recorded miss is run again
+    (tmp_path / "runs" / f"{fp}.jsonl").write_text(json.dumps(miss) + "\n", encoding="utf-8")
+    monkeypatch.setattr(breakages, "run", lambda chosen, *a, **k: [breakages.Result(b, True, True, True) for b in chosen])
+    assert breakages.main(["--limit", "1", "--resume"]) == 0
+    assert "--resume: 0 already caught on this tree (recorded), 1 to run" in capsys.readouterr().out

@@ -109,18 +109,32 @@ def test_edited_rule_module_re_reads_its_page(built: Path) -> None:
 
 def test_a_failing_build_is_failed_again_by_the_next_until_fixed(built: Path) -> None:
     """Sphinx repeats no warning of a page it does not re-read (#725/#4937): after a failing
-    build the next one re-reads everything, so a warning from reading fails it again."""
+    build the next one re-reads every page the failing one read or wrote, so a warning from
+    reading fails it again; a build that never finished makes the next re-read everything."""
     page = built / "docs/references.md"
     good = page.read_text()
     page.write_text(good + "\n```{no-such-directive}\n```\n")
     first = _build(built)
     assert first.returncode != 0 and "no-such-directive" in first.stderr
+    touched = _docs(first.stdout, "reading sources") | _docs(first.stdout, "writing output")
+    assert "references" in touched
     again = _build(built)  # nothing changed since: the page is not re-read unless we insist
     assert again.returncode != 0 and "no-such-directive" in again.stderr, again.stderr
+    read = _docs(again.stdout, "reading sources")
+    assert "references" in read and touched <= read | {"cli"}, (touched, read)
+    assert "sdm/guest_non_register" not in read  # not every page: only what the failing build touched
     page.write_text(good)
     fixed = _build(built)
     assert fixed.returncode == 0, fixed.stderr
     assert _build(built).returncode == 0
+    # a build that never finished ("running" in the state file) is followed by a full re-read
+    state = next((built / HTML).glob(".doctrees/vmxkb-build-state.json"))
+    data = json.loads(state.read_text())
+    assert data["status"] == "passed"
+    state.write_text(json.dumps(dict(data, status="running")))
+    full = _build(built)
+    assert full.returncode == 0, full.stderr
+    assert "sdm/guest_non_register" in _docs(full.stdout, "reading sources")
 
 
 def test_restored_code_with_an_old_timestamp_is_seen(built: Path) -> None:

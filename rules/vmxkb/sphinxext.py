@@ -54,8 +54,10 @@ def search_key(number: str) -> str:
 
 
 def _search_keys(section_key: str) -> nodes.inline:
-    """Hidden words that make a section's numbers, in every edition, findable by search."""
-    numbers = sorted({n[0] for n in SECTIONS[section_key].numbers.values() if n})
+    """Hidden words that make a section's numbers, in every edition, findable by search (none
+    for a section that does not exist: the gate reports the rule's dangling ``sdm`` link)."""
+    section = SECTIONS.get(section_key)
+    numbers = sorted({n[0] for n in section.numbers.values() if n}) if section else []
     text = " ".join(search_key(n) for n in numbers)
     return nodes.inline(text, text, classes=["vmx-search-keys"])
 
@@ -779,29 +781,37 @@ def _read_state(app: Sphinx) -> dict[str, Any]:
         return {}
 
 
-def _write_state(app: Sphinx, status: str) -> None:
+def _write_state(app: Sphinx, status: str, touched: list[str] | None = None) -> None:
     import json
 
     os.makedirs(app.doctreedir, exist_ok=True)
-    state = {"status": status, "framework": getattr(app, "vmxkb_framework", "")}
+    state: dict[str, Any] = {"status": status, "framework": getattr(app, "vmxkb_framework", "")}
+    if touched is not None:
+        state["touched"] = touched
     with open(os.path.join(app.doctreedir, _STATE_FILE), "w", encoding="utf-8") as f:
         json.dump(state, f)
 
 
 def _outdated(app: Sphinx, env: BuildEnvironment, added: set[str], changed: set[str], removed: set[str]) -> list[str]:
-    """The pages to re-read besides those whose source changed: every page when the last build
-    did not pass cleanly or the framework changed, else the pages whose rendered code changed
-    and those that run the command line."""
+    """The pages to re-read besides those whose source changed: the pages whose rendered code
+    changed, those that run the command line, and, when the last build failed, every page it
+    read or wrote; every page when the last build crashed or never finished, or the framework
+    changed."""
     _ensure(env)
     env.vmxkb_before = {}  # type: ignore[attr-defined]  # this build's snapshots only
     env.vmxkb_index = None  # type: ignore[attr-defined]
+    app.vmxkb_touched = set()  # type: ignore[attr-defined]
     app.vmxkb_framework = _framework_hash(app)  # type: ignore[attr-defined]
     state = _read_state(app)
     _write_state(app, "running")  # a build that never finishes leaves "running": the next re-reads all
-    if state.get("status") != "passed" or state.get("framework") != app.vmxkb_framework:  # type: ignore[attr-defined]
+    status, touched = state.get("status"), state.get("touched")
+    failed = status == "failed" and isinstance(touched, list) and all(isinstance(d, str) for d in touched)
+    if not (status == "passed" or failed) or state.get("framework") != app.vmxkb_framework:  # type: ignore[attr-defined]
         app.vmxkb_full = True  # type: ignore[attr-defined]
         return sorted(env.found_docs)
     out = set(getattr(env, "vmxkb_volatile", set()))
+    if failed:  # its warnings came from these pages (or from checks every build repeats)
+        out |= set(touched)
     for doc, deps in getattr(env, "vmxkb_code", {}).items():
         if any(_hash_file(os.path.join(_PACKAGE, rel)) != digest for rel, digest in deps.items()):
             out.add(doc)
@@ -872,12 +882,34 @@ def _code_facts(app: Sphinx, env: BuildEnvironment) -> list[str]:
     return []
 
 
+def _note_read(app: Sphinx, env: BuildEnvironment, docnames: list[str]) -> None:
+    """The pages this build reads: a failing build's warnings come from them or from those
+    it writes (:func:`_note_written`)."""
+    _touched(app).update(docnames)
+
+
+def _note_written(app: Sphinx, doctree: nodes.document, docname: str) -> None:
+    _touched(app).add(docname)
+
+
+def _touched(app: Sphinx) -> set[str]:
+    if not isinstance(getattr(app, "vmxkb_touched", None), set):
+        app.vmxkb_touched = set()  # type: ignore[attr-defined]
+    return app.vmxkb_touched  # type: ignore[attr-defined,no-any-return]
+
+
 def _finish_state(app: Sphinx, exc: Exception | None) -> None:
     """Record whether this build passed cleanly: no exception, no warning, the gate green.
-    Otherwise the next build re-reads every page, so that its warnings are seen again
-    (Sphinx repeats no warning of a page it does not re-read)."""
+    After a failing build the next re-reads every page this one read or wrote, so that their
+    warnings are seen again (Sphinx repeats no warning of a page it does not re-read; the
+    gate's and Sphinx's global checks run on every build); after an exception, every page."""
     clean = exc is None and app.statuscode == 0 and getattr(app, "_warncount", 0) == 0
-    _write_state(app, "passed" if clean else "failed")
+    if clean:
+        _write_state(app, "passed")
+    elif exc is None:
+        _write_state(app, "failed", sorted(_touched(app)))
+    else:
+        _write_state(app, "crashed")
 
 
 def _need_dict(app: Sphinx, need: Any) -> dict[str, Any]:
@@ -982,6 +1014,8 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("doctree-resolved", _fill_coverage)
     app.connect("env-purge-doc", _purge, priority=100)  # before sphinx-needs forgets the page's needs
     app.connect("env-get-outdated", _outdated)
+    app.connect("env-before-read-docs", _note_read, priority=900)  # after any handler adds pages
+    app.connect("doctree-resolved", _note_written)
     app.connect("env-get-updated", _rewrite)
     app.connect("doctree-read", _collect_references)
     app.connect("build-finished", _finish_state, priority=950)
