@@ -71,6 +71,13 @@ class Breakage:
     def name(self) -> str:
         return f"{self.cls}:{self.item}"
 
+    @property
+    def key(self) -> str:
+        """Unique in the set (names are not: several scenarios of one rule give breakages of
+        the same class and item): the name and a hash of the edits."""
+        h = hashlib.sha256(json.dumps(self.edits).encode()).hexdigest()[:10]
+        return f"{self.name}@{h}"
+
 
 def _read(root: Path, rel: str) -> str:
     return (root / rel).read_text(encoding="utf-8")
@@ -400,18 +407,22 @@ def _shown(path: Path) -> str:
 
 
 def read_record(path: Path) -> dict[str, dict]:
-    """name -> the last result recorded for it in ``path`` (a JSON line per result)."""
+    """key -> the last result recorded for it in ``path`` (a JSON line per result; a line
+    cut short by an interrupted run is skipped)."""
     out: dict[str, dict] = {}
     if path.exists():
         for line in path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
+            try:
                 r = json.loads(line)
-                out[r["name"]] = r
+            except ValueError:
+                continue
+            if isinstance(r, dict) and isinstance(r.get("key"), str):
+                out[r["key"]] = r
     return out
 
 
 def _record_line(r: "Result") -> str:
-    return json.dumps({"name": r.breakage.name, "cls": r.breakage.cls, "incremental": r.incremental,
+    return json.dumps({"key": r.breakage.key, "name": r.breakage.name, "cls": r.breakage.cls, "incremental": r.incremental,
                        "clean": r.clean, "undone": r.undone, "detail": r.detail,
                        "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, sort_keys=True)
 
@@ -623,9 +634,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tree fingerprint {fp}; results appended to {_shown(record)}")
         if a.resume:
             have = read_record(record)
-            caught = {n for n, r in have.items() if r["incremental"] and r["clean"] and r["undone"]}
-            earlier = [have[b.name] for b in chosen if b.name in caught]
-            chosen = [b for b in chosen if b.name not in caught]
+            caught = {k for k, r in have.items() if r.get("incremental") and r.get("clean") and r.get("undone")}
+            earlier = [have[b.key] for b in chosen if b.key in caught]
+            chosen = [b for b in chosen if b.key not in caught]
             print(f"--resume: {len(earlier)} already caught on this tree (recorded), {len(chosen)} to run")
     start = time.monotonic()
     deadline = start + a.minutes * 60 if a.minutes else None

@@ -32,6 +32,7 @@ def test_the_set_is_generated_from_the_knowledge_base() -> None:
     assert len(every) >= 200
     assert not [c for c in REQUIRED if not counts[c]], counts
     assert len({b.edits for b in every}) == len(every)  # no two breakages are the same edit
+    assert len({b.key for b in every}) == len(every)  # the key the run records is unique
     root = breakages.ROOT
     for b in every:
         assert b.item and b.files
@@ -92,13 +93,19 @@ def test_the_record_is_keyed_by_the_tree_and_resume_counts_only_its_own(tmp_path
     monkeypatch.setattr(breakages, "RECORDS", tmp_path / "runs")
     fp = breakages.fingerprint()
     (tmp_path / "runs").mkdir()
-    line = {"name": first.name, "cls": first.cls, "incremental": True, "clean": True, "undone": True, "detail": ""}
+    line = {"key": first.key, "name": first.name, "cls": first.cls, "incremental": True, "clean": True,
+            "undone": True, "detail": ""}
     # a record of another tree is not counted: nothing is skipped (checked with --list-like dry run below)
     (tmp_path / "runs" / "0000000000000000.jsonl").write_text(json.dumps(line) + "\n", encoding="utf-8")
     # the last line for a name wins: an earlier miss, then a catch
     miss = dict(line, clean=False, detail="clean: build passed")
-    (tmp_path / "runs" / f"{fp}.jsonl").write_text(json.dumps(miss) + "\n" + json.dumps(line) + "\n", encoding="utf-8")
-    assert breakages.read_record(tmp_path / "runs" / f"{fp}.jsonl")[first.name]["clean"] is True
+    # and a line cut short by an interrupted run is skipped
+    (tmp_path / "runs" / f"{fp}.jsonl").write_text(json.dumps(miss) + "\n" + json.dumps(line) + "\n"
+                                                   + json.dumps(miss)[:20], encoding="utf-8")
+    assert breakages.read_record(tmp_path / "runs" / f"{fp}.jsonl")[first.key]["clean"] is True
+    # a breakage of the same name but other edits is not the recorded one
+    other = breakages.Breakage(first.cls, first.item, first.files, (("docs/x.md", "other"),))
+    assert other.name == first.name and other.key != first.key
     assert breakages.main(["--limit", "1", "--resume"]) == 0  # the one breakage is recorded as caught: none run
     out = capsys.readouterr().out
     assert "--resume: 1 already caught on this tree (recorded), 0 to run" in out
