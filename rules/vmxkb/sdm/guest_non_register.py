@@ -194,13 +194,23 @@ def _allowed_in(act: int, info: int) -> bool:
 @rule("ENTRY_GUEST_ACT_INJECTION_ALLOWED", section=SECTION, phase="guest")
 def act_injection_allowed(s: EntryState) -> Violations:
     """An injected event must be one the activity state would not block: in HLT only an
-    external interrupt, an NMI, #DB, #MC or a pending MTF exit; in shutdown only an NMI
-    or #MC; in wait-for-SIPI nothing.
+    external interrupt, an NMI, a hardware exception #DB or #MC, or a pending MTF exit; in
+    shutdown only an NMI or a hardware exception #MC; in wait-for-SIPI nothing.
 
     Scenario SCN_ACT_INJECT_DB_IN_HLT (passes): a #DB may be injected into HLT.
 
     >>> verdict(act_injection_allowed, entry(GUEST_ACTIVITY_STATE=1, VM_ENTRY_INTR_INFO_FIELD=make_intr_info(1, 3)))
     passes
+
+    Scenario SCN_ACT_INJECT_ICEBP_IN_HLT (fails): the same vector 1 injected as an ICEBP
+    (INT1, type 5, privileged software exception) is refused in HLT: the SDM's list for
+    HLT names the interruption type (hardware exception) as well as the vector, so a #DB
+    that an ICEBP raised cannot be re-injected into a vCPU entered in HLT.
+
+    >>> verdict(act_injection_allowed, entry(GUEST_ACTIVITY_STATE=1, VM_ENTRY_INTR_INFO_FIELD=make_intr_info(1, 5),
+    ...                                      VM_ENTRY_INSTRUCTION_LEN=1))
+    fails ENTRY_GUEST_ACT_INJECTION_ALLOWED: HLT blocks the injected event (type 5, vector 1)
+        [GUEST_ACTIVITY_STATE=0x1, VM_ENTRY_INTR_INFO_FIELD=0x80000501]
 
     Scenario SCN_ACT_INJECT_UD_IN_HLT (fails): a #UD may not.
 
