@@ -104,9 +104,10 @@ def _entry_ctls_allowed(caps: Capabilities) -> tuple[int, int]:
 @rule("ENTRY_CTRL_ENTRY_CTLS_RESERVED", section=SECTION, phase="control")
 def entry_ctls_reserved(s: EntryState) -> Violations:
     """The VM-entry controls must respect the capability MSR: every bit whose allowed
-    0-setting is 1 must be 1 (the default1 bits 0, 1, 3-8 and 12), and every bit whose
-    allowed 1-setting is 0 must be 0 (undefined bits, and controls for features the CPU
-    lacks, such as "load IA32_BNDCFGS" without MPX).
+    0-setting is 1 must be 1 (bits of the default1 class, 0-8 and 12, unless the true MSR
+    lets one be 0, as it typically does for bit 2, "load debug controls"), and every bit
+    whose allowed 1-setting is 0 must be 0 (undefined bits, and controls for features the
+    CPU lacks, such as "load IA32_BNDCFGS" without MPX).
 
     Scenario SCN_ECTL_RESERVED_KVM_LONG_MODE (passes): the controls KVM uses for a 64-bit
     guest (default1 bits, IA-32e mode guest, load debug controls, PAT and EFER).

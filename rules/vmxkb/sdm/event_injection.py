@@ -21,7 +21,10 @@ def inj_no_debug_register_update(t: Transition) -> Violations:
     """Injecting an event, even a #DB, leaves DR6, DR7 and IA32_DEBUGCTL as they were
     loaded: the processor does not record a cause in DR6 as a real #DB would. A VMM that
     injects a #DB has to write the guest-visible DR6 itself (KVM does, from the #DB
-    payload).
+    payload). When a pending #DB is also delivered after the injected event (an INT3, INTO
+    or software exception injected in a MOV-SS shadow with a trap pending, which the SDM
+    lets be delivered after the injection), that #DB updates the debug registers normally,
+    and this clause judges nothing: a change cannot be told apart from the #DB's own.
 
     Scenario SCN_INJ_DB_DR6_KEPT (passes): a #DB injected with TF=1 in an STI shadow;
     DR6 keeps the value the VMM loaded.
@@ -49,6 +52,25 @@ def inj_no_debug_register_update(t: Transition) -> Violations:
     fails POST_INJ_NO_DEBUG_REGISTER_UPDATE: IA32_DEBUGCTL differs from the loaded value
         [GUEST_IA32_DEBUGCTL=0x2, debugctl_after=0x0]
 
+    Scenario SCN_INJ_INT3_THEN_PENDING_DB (passes): an INT3 injected in a MOV-SS shadow with
+    BS pending, and the implementation (an emulator's trace, say) delivers the single-step
+    #DB after the #BP, setting DR6.BS: that is the #DB's delivery, not the injection's.
+
+    >>> verdict(inj_no_debug_register_update, transition(entry(VM_ENTRY_INTR_INFO_FIELD=make_intr_info(3, 6),
+    ...     VM_ENTRY_INSTRUCTION_LEN=1, GUEST_INTERRUPTIBILITY_INFO=2, GUEST_ACTIVITY_STATE=0,
+    ...     GUEST_PENDING_DBG_EXCEPTIONS=0x4000, GUEST_DR7=0x400, GUEST_IA32_DEBUGCTL=0),
+    ...     pending_dbg_delivered=0x4000, dr6=0xffff4ff0))
+    passes
+
+    Scenario SCN_INJ_NONE_DR6_FROM_GUEST (passes): nothing injected and nothing pending,
+    and DR6 differs once the guest runs (its first instruction hit a data breakpoint, B0):
+    the guest's own debug activity, not an injection's.
+
+    >>> verdict(inj_no_debug_register_update, transition(entry(VM_ENTRY_INTR_INFO_FIELD=0,
+    ...     GUEST_INTERRUPTIBILITY_INFO=0, GUEST_ACTIVITY_STATE=0, GUEST_PENDING_DBG_EXCEPTIONS=0,
+    ...     GUEST_DR7=0x402, GUEST_IA32_DEBUGCTL=0), dr6=0xffff0ff1))
+    passes
+
     Scenario SCN_INJ_NONE_PENDING_DB_DR6 (passes): no event injected and a pending
     single-step #DB (TF=1, BS pending) delivered right after entry: that #DB writes DR6.BS,
     which this clause, about injection only, does not forbid.
@@ -58,7 +80,7 @@ def inj_no_debug_register_update(t: Transition) -> Violations:
     ...     GUEST_DR7=0x400, GUEST_IA32_DEBUGCTL=0)))
     passes
     """
-    if t.after.injected is None:
+    if t.after.injected is None or t.after.pending_dbg_delivered:
         return ()
     dr7, debugctl = t.state.need("GUEST_DR7", "GUEST_IA32_DEBUGCTL")
     r = me(inj_no_debug_register_update)

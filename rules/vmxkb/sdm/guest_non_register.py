@@ -862,9 +862,10 @@ def pde_bs_forbidden_no_tf(s: EntryState) -> Violations:
 
 @rule("ENTRY_GUEST_PDE_RTM_CONSTRAINTS", section=SECTION, phase="guest")
 def pde_rtm_constraints(s: EntryState) -> Violations:
-    """If the RTM bit (16) is set: B0-B3 must be clear, the enabled-breakpoint bit (12)
-    must be set, the CPU must support RTM, and MOV-SS blocking must be clear. (Whether BS
-    may accompany RTM is not settled; this rule leaves BS alone.)
+    """If the RTM bit (16) is set: B0-B3 and BS (bit 14) must be clear, the
+    enabled-breakpoint bit (12) must be set, the CPU must support RTM, and MOV-SS blocking
+    must be clear. (The SDM states it as bits 11:0, 15:13 and 63:17 clear and bit 12 set;
+    bits 11:4, 13, 15 and 63:17 are reserved anyway, ENTRY_GUEST_PDE_RESERVED_ZERO.)
 
     Scenario SCN_PDE_RTM_OK (passes): RTM with the enabled-breakpoint bit.
 
@@ -886,6 +887,12 @@ def pde_rtm_constraints(s: EntryState) -> Violations:
     fails ENTRY_GUEST_PDE_RTM_CONSTRAINTS: RTM with MOV-SS blocking
         [GUEST_PENDING_DBG_EXCEPTIONS=0x11000, GUEST_INTERRUPTIBILITY_INFO=0x2]
 
+    Scenario SCN_PDE_RTM_WITH_BS (fails): RTM with a single-step trap pending beside it (as
+    if TF had been set inside the transaction): an RTM #DB carries no BS.
+
+    >>> verdict(pde_rtm_constraints, long_mode(GUEST_PENDING_DBG_EXCEPTIONS=0x15000, GUEST_INTERRUPTIBILITY_INFO=0))
+    fails ENTRY_GUEST_PDE_RTM_CONSTRAINTS: RTM with BS set [GUEST_PENDING_DBG_EXCEPTIONS=0x15000]
+
     Scenario SCN_PDE_DATA_BP_IN_MOVSS_NO_RTM (passes): a data breakpoint hit by MOV SS (B0
     and the enabled-breakpoint bit pending through the shadow) on a CPU without RTM: with
     the RTM bit clear none of its constraints apply.
@@ -902,6 +909,8 @@ def pde_rtm_constraints(s: EntryState) -> Violations:
     out = []
     if pde & PENDING_DBG_B0_B3:
         out.append(r.violation("RTM with B0-B3 set", GUEST_PENDING_DBG_EXCEPTIONS=pde))
+    if pde & PENDING_DBG_BS:
+        out.append(r.violation("RTM with BS set", GUEST_PENDING_DBG_EXCEPTIONS=pde))
     if not pde & PENDING_DBG_ENABLED_BP:
         out.append(r.violation("RTM without the enabled-breakpoint bit", GUEST_PENDING_DBG_EXCEPTIONS=pde))
     if not s.caps.rtm:
