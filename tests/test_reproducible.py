@@ -50,3 +50,24 @@ def test_verdicts_are_repeatable() -> None:
     ]
     assert runs[0].returncode == runs[1].returncode == 1
     assert runs[0].stdout == runs[1].stdout and '"ENTRY_GUEST_SEG_DATA_ACCESSED"' in runs[0].stdout
+
+
+def test_needs_json_is_what_sphinx_needs_own_writer_gives(site) -> None:
+    """vmxkb has sphinx-needs write needs.json from one json.dumps string (faster, the C
+    encoder); the bytes must be exactly those of sphinx-needs' json.dump(..., sort_keys=True),
+    and the replacement must apply to the installed sphinx-needs."""
+    import io
+    import json
+
+    from sphinx_needs import needsfile
+
+    from vmxkb.sphinxext import _write_needs_json_in_one_go
+
+    first, result = site
+    assert result.returncode == 0, result.stderr
+    text = (first / "_build" / "html" / "needs.json").read_text()
+    out = io.StringIO()
+    json.dump(json.loads(text), out, sort_keys=True)
+    assert text == out.getvalue()
+    _write_needs_json_in_one_go()
+    assert getattr(needsfile.NeedsList.write_json, "vmxkb", False)

@@ -981,6 +981,28 @@ def _freeze_heap(app: Sphinx, *_: Any) -> None:
     gc.freeze()
 
 
+def _write_needs_json_in_one_go() -> None:
+    """Have sphinx-needs write ``needs.json`` from one ``json.dumps`` string (its own
+    ``NeedsList.dump_json()``) instead of ``json.dump`` to the file: the same bytes, but
+    ``json.dump`` encodes in pure Python, chunk by chunk, and ``json.dumps`` with the C
+    encoder, several times faster (a tenth of an incremental build went into it).
+    ``tests/test_reproducible.py`` checks the file is byte-for-byte what ``json.dump``
+    writes. Nothing is changed when the class does not look as expected."""
+    from sphinx_needs import needsfile
+
+    cls = getattr(needsfile, "NeedsList", None)
+    if cls is None or not callable(getattr(cls, "dump_json", None)) or getattr(cls.write_json, "vmxkb", False):
+        return
+
+    def write_json(self: Any, needs_file: str = "needs.json", needs_path: str = "") -> None:
+        text = self.dump_json()  # finalises the list, then json.dumps(..., sort_keys=True)
+        with open(os.path.join(needs_path or self.outdir, needs_file), "w") as f:
+            f.write(text)
+
+    write_json.vmxkb = True  # type: ignore[attr-defined]
+    cls.write_json = write_json
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     import shutil
 
@@ -992,6 +1014,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
             "(Debian/Ubuntu: apt-get install graphviz; `make html` installs it when it can)"
         )
     load_all()
+    _write_needs_json_in_one_go()
     static = os.path.join(os.path.dirname(__file__), "_static")
     # after the config is hashed into .buildinfo: the path of the installed package must not
     # make two builds of the same sources differ
