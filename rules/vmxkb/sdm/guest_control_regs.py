@@ -234,8 +234,9 @@ def cr4_cet_needs_wp(s: EntryState) -> Violations:
     >>> verdict(cr4_cet_needs_wp, long_mode(GUEST_CR4=0x8026E0, GUEST_CR0=0x80050033))
     passes
 
-    Scenario SCN_GCR_CET_WITHOUT_WP (fails): a kernel that clears CR0.WP to patch text while
-    CET is enabled, caught at the next VM entry.
+    Scenario SCN_GCR_CET_WITHOUT_WP (fails): a VMM (or an L1 hypervisor writing vmcs12) that
+    restores CR0 with WP clear beside CR4.CET=1; the guest itself could not reach this pair,
+    since MOV to CR0 that clears WP while CR4.CET=1 faults.
 
     >>> verdict(cr4_cet_needs_wp, long_mode(GUEST_CR4=0x8026E0, GUEST_CR0=0x80040033))
     fails ENTRY_GUEST_CR4_CET_NEEDS_WP: CR4.CET=1 with CR0.WP=0 [GUEST_CR4=0x8026e0, GUEST_CR0=0x80040033]
