@@ -24,8 +24,8 @@ instruction is a NOP. KVM gets involved at that boundary (boundary 0) along one 
 Modelling assumptions, each from a cited source:
 
 - an exit caused by #DB saves 0 in GUEST_PENDING_DBG_EXCEPTIONS; an asynchronous exit
-  inside a MOV-SS shadow saves the deferred single-step as BS (the CPU behaviour KVM's
-  ``handle_exception_nmi()`` comment relies on; the SDM calls BS here
+  inside a MOV-SS shadow saves the deferred single-step as BS (the CPU behaviour
+  b9bed78e2fa9's comment in ``handle_exception_nmi()`` relies on; the SDM calls BS here
   implementation-specific);
 - KVM's VMX guest never runs with DEBUGCTL.BTF=1: ``vmx_set_msr()`` drops BTF on
   WRMSR (``vmx_is_valid_debugctl()``), so the domains fix BTF=0.
@@ -139,8 +139,9 @@ def behaviour(
 def situations(
     paths: Iterable[Path] = PATHS, tf: Iterable[bool] = (False, True), lasts: Iterable[str] = LAST_INSTRUCTIONS
 ) -> Domain:
-    """A domain: every combination, minus the impossible (STI that found IF=1 with a
-    shadow is just a NOP here; we keep it, as the model handles it)."""
+    """A domain: every combination of path, last instruction, TF, IF and an arriving
+    interrupt. None is impossible: an STI that finds IF=1 opens no shadow on a processor,
+    which is a case worth keeping, since KVM's emulated STI opens one (``emulate_last()``)."""
     paths, tf, lasts = tuple(paths), tuple(tf), tuple(lasts)
 
     def domain() -> Iterable[Situation]:
@@ -201,20 +202,30 @@ def hardware_exit(s: Situation) -> tuple[str, Vcpu]:
 def emulate_last(s: Situation) -> Vcpu:
     """KVM's emulator runs ``last`` (``x86_emulate_instruction()``): it sets the shadow
     the instruction opens (``toggle_interruptibility()``) and, when TF was set, queues a
-    single-step #DB at once (``kvm_vcpu_do_singlestep()``), without looking at that shadow.
+    single-step #DB at once (``kvm_vcpu_do_singlestep()`` before the v3 series; mainline now
+    goes through ``kvm_inject_emulated_db()``), without looking at that shadow.
 
     >>> v = emulate_last(Situation("emulate", "MOV SS", True, True, False))
     >>> v.shadow, v.pending_dbg, v.queued_db
     ('movss', 0, True)
+
+    The emulated STI (``em_sti()``) asks for an STI shadow whatever IF was, and
+    ``toggle_interruptibility()`` installs it (no shadow was active at boundary -1 here):
+    an STI that found IF=1 gets a shadow from KVM, where the processor opens none.
+
+    >>> emulate_last(Situation("emulate", "STI", False, True, False)).shadow
+    'sti'
     """
     cpu = execute(s.start, s.last)
-    return Vcpu(_rflags(cpu.tf, cpu.if_), cpu.shadow, 0, s.tf, s.irq)
+    shadow = "sti" if s.last == "STI" else cpu.shadow
+    return Vcpu(_rflags(cpu.tf, cpu.if_), shadow, 0, s.tf, s.irq)
 
 
 def save_restore(v: Vcpu) -> Vcpu:
     """KVM_GET/SET_VCPU_EVENTS + KVM_GET/SET_REGS: RFLAGS, the interrupt shadow and the
-    queued exception travel; GUEST_PENDING_DBG_EXCEPTIONS does not (no ABI field), so the
-    destination VMCS holds 0.
+    queued exception travel; L1's GUEST_PENDING_DBG_EXCEPTIONS does not (no ABI field), so
+    the destination VMCS holds 0. (For a vCPU running L2, KVM_GET_NESTED_STATE carries
+    vmcs12's copy of the field; the model is about L1.)
 
     >>> v = save_restore(Vcpu(_rflags(True, True), "movss", PENDING_DBG_BS, False, False))
     >>> hex(v.rflags), v.shadow, v.pending_dbg
@@ -498,7 +509,8 @@ def vcpu_events_save_restore(s: Situation) -> KvmRun:
 @behaviour("KVM_EMULATOR_SINGLESTEP_NOW", domain=situations(paths=("emulate",)))
 def emulator_singlestep_now(s: Situation) -> KvmRun:
     """KVM's emulator running MOV SS, POP SS or STI with TF=1 queues the single-step #DB
-    at once (``kvm_vcpu_do_singlestep()``), ignoring the shadow the instruction opened.
+    at once (``kvm_vcpu_do_singlestep()``, ``kvm_inject_emulated_db()`` in mainline since
+    the v3 series), ignoring the shadow the instruction opened.
     Explored with the current (v3) injection code.
 
     >>> r = emulator_singlestep_now(Situation("emulate", "MOV SS", True, True, False))

@@ -260,6 +260,75 @@ def sti_shadow(run: Run) -> Violations:
     return (me(sti_shadow).violation("interrupt taken inside the STI shadow", program="; ".join(run.program)),)
 
 
+@rule("BM_STI_IF_SET_NO_SHADOW", section=STI_SECTION, kind="bare-metal")
+def sti_if_set_no_shadow(run: Run) -> Violations:
+    """An STI that finds IF=1 opens no shadow: an interrupt waiting when it completes is
+    taken at the boundary right after it, unless a single-step trap (which outranks it)
+    is taken there first. Only STI that finds IF=0 delays interrupts (BM_STI_SHADOW).
+
+    Scenario SCN_BM_STI_IF_SET_IRQ_AT_ONCE (passes): "sti; nop" with IF already 1 takes
+    the interrupt right after the STI.
+
+    >>> verdict(sti_if_set_no_shadow, run_bare_metal(("STI", "NOP"), Cpu(irq_pending=True)))
+    passes
+
+    Scenario SCN_BM_STI_IF_SET_IRQ_DELAYED (fails): the interrupt taken one instruction
+    late, as after KVM's emulated STI, which installs an STI shadow whatever IF was.
+
+    >>> verdict(sti_if_set_no_shadow, Run(("STI", "NOP"), Cpu(irq_pending=True), Delivery(1, "INTR")))
+    fails BM_STI_IF_SET_NO_SHADOW: STI found IF=1 but the interrupt was not taken right after it
+        [program=STI; NOP, event=INTR at boundary 1]
+
+    Scenario SCN_BM_STI_IF_SET_IRQ_NEVER (fails): a trace in which the waiting interrupt is
+    not taken at all.
+
+    >>> verdict(sti_if_set_no_shadow, Run(("STI", "NOP"), Cpu(irq_pending=True), None))
+    fails BM_STI_IF_SET_NO_SHADOW: STI found IF=1 but the interrupt was not taken right after it
+        [program=STI; NOP, event=no event]
+
+    Scenario SCN_BM_STI_IF_SET_STEP_FIRST (passes): with TF=1 the single-step trap is taken
+    right after the STI, before the interrupt: still nothing held off.
+
+    >>> verdict(sti_if_set_no_shadow, run_bare_metal(("STI", "NOP"), Cpu(tf=True, irq_pending=True)))
+    passes
+
+    Scenario SCN_BM_STI_IF_CLEAR_NOT_JUDGED (passes): an STI that finds IF=0 does delay the
+    interrupt (BM_STI_SHADOW's case, not this one).
+
+    >>> verdict(sti_if_set_no_shadow, run_bare_metal(("STI", "NOP"), Cpu(if_=False, irq_pending=True)))
+    passes
+
+    Scenario SCN_BM_STI_IF_SET_NOTHING_WAITING (passes): no interrupt waiting, no event:
+    nothing for the missing shadow to show.
+
+    >>> verdict(sti_if_set_no_shadow, run_bare_metal(("STI", "NOP"), Cpu()))
+    passes
+
+    Scenario SCN_BM_NOP_IRQ_LATE_NOT_JUDGED (passes): a run that starts with a NOP is not
+    this clause's, whatever it does with the interrupt.
+
+    >>> verdict(sti_if_set_no_shadow, Run(("NOP", "NOP"), Cpu(irq_pending=True), Delivery(1, "INTR")))
+    passes
+
+    Scenario SCN_BM_STI_IF_SET_EMPTY_TRACE (passes): a trace that stops before its first
+    instruction retires has no STI to judge.
+
+    >>> verdict(sti_if_set_no_shadow, run_bare_metal((), Cpu(irq_pending=True)))
+    passes
+    """
+    if not run.program or run.program[0] != "STI" or not run.start.if_ or not run.start.irq_pending:
+        return ()
+    if run.first is not None and run.first.at == 0:
+        return ()
+    return (
+        me(sti_if_set_no_shadow).violation(
+            "STI found IF=1 but the interrupt was not taken right after it",
+            program="; ".join(run.program),
+            event=str(run.first) if run.first is not None else "no event",
+        ),
+    )
+
+
 @rule("BM_STI_NO_DB_BLOCK", section=STEP_SECTION, kind="bare-metal")
 def sti_no_db_block(run: Run) -> Violations:
     """STI blocking does not hold off a single-step #DB: with TF=1 and BTF=0 the trap is
