@@ -421,6 +421,69 @@ def read_record(path: Path) -> dict[str, dict]:
     return out
 
 
+def read_set(path: Path) -> dict[str, int] | None:
+    """The breakage counts per class of the set the record's tree generates (its ``set`` line,
+    written when a full-set run starts), or None when the record has none."""
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                r = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(r, dict) and isinstance(r.get("set"), dict):
+                return {str(c): int(n) for c, n in r["set"].items()}
+    return None
+
+
+def _set_line(every: list["Breakage"], fp: str) -> str:
+    counts = Counter(b.cls for b in every)
+    return json.dumps({"set": dict(sorted(counts.items())), "total": len(every), "fingerprint": fp}, sort_keys=True)
+
+
+REPORT = ROOT / "docs" / "_generated" / "breakage-records.md"
+
+
+def report(records: Path | None = None) -> str:
+    """Markdown: for every record in ``records``, the counts per class of the set its tree
+    generates, of the breakages run and of those each build kind caught, and whether the
+    set ran in full with every breakage caught. docs/gate.md includes it; make test checks
+    that the committed copy is current."""
+    records = records or RECORDS
+    out = ["<!-- written by tests/breakages.py from tests/breakage_runs/*.jsonl; do not edit -->", ""]
+    files = sorted(records.glob("*.jsonl")) if records.is_dir() else []
+    if not files:
+        return "\n".join(out + ["No full-set run is recorded.", ""])
+    for f in sorted(files, key=lambda f: (min((r.get("at", "") for r in read_record(f).values()), default=""), f.name)):
+        have, gen = read_record(f), read_set(f)
+        table: dict[str, Counter[str]] = {}
+        for r in have.values():
+            c = table.setdefault(str(r.get("cls")), Counter())
+            c["run"] += 1
+            for k in ("incremental", "clean", "undone"):
+                c[k] += bool(r.get(k))
+            c["caught"] += all(bool(r.get(k)) for k in ("incremental", "clean", "undone"))
+        classes = sorted(set(table) | set(gen or {}))
+        t = sum(table.values(), Counter())
+        total = sum(gen.values()) if gen is not None else None
+        whole = gen is not None and all(table.get(c, Counter())["caught"] >= n for c, n in gen.items())
+        when = sorted(r.get("at", "") for r in have.values())
+        state = ("**complete**: every breakage of the set ran and was caught by both builds and passed once undone"
+                 if whole else
+                 (f"**not complete**: {t['caught']} of {total} caught so far" if total is not None else
+                  f"**not complete**: {t['caught']} caught so far, of a set whose size the record does not give"))
+        out += [f"### Record `{f.stem}`", "",
+                f"{state}; {t['run'] - t['caught']} not caught; results from {when[0] if when else '-'} to {when[-1] if when else '-'}.", "",
+                "| class | generated | run | caught, incremental | caught, clean | passes once undone |",
+                "|---|---:|---:|---:|---:|---:|"]
+        for c in classes:
+            n = table.get(c, Counter())
+            g = gen.get(c, 0) if gen is not None else "?"
+            out.append(f"| {c} | {g} | {n['run']} | {n['incremental']} | {n['clean']} | {n['undone']} |")
+        out.append(f"| **all** | {total if total is not None else '?'} | {t['run']} | {t['incremental']} | {t['clean']} | {t['undone']} |")
+        out.append("")
+    return "\n".join(out)
+
+
 def _record_line(r: "Result") -> str:
     return json.dumps({"key": r.breakage.key, "name": r.breakage.name, "cls": r.breakage.cls, "incremental": r.incremental,
                        "clean": r.clean, "undone": r.undone, "detail": r.detail,
@@ -600,11 +663,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--minutes", type=float, metavar="M", help="start no new breakage after M minutes (the summary says how many ran)")
     p.add_argument("--resume", action="store_true",
                    help="skip the breakages this tree's record (same fingerprint) already has as caught, and count them")
+    p.add_argument("--report", action="store_true",
+                   help=f"only rewrite {_shown(REPORT)} from the records (also done after every full-set run)")
     a = p.parse_args(argv)
     if a.jobs < 1 or any(v is not None and v <= 0 for v in (a.sample, a.limit, a.minutes)):
         print("breakages: --jobs, --sample, --limit and --minutes must be positive", file=sys.stderr)
         return 2
-    every = generate()
+    if a.report:
+        REPORT.parent.mkdir(parents=True, exist_ok=True)
+        REPORT.write_text(report(), encoding="utf-8")
+        print(f"wrote {_shown(REPORT)}")
+        return 0
+    every = generated = generate()
     if a.classes:
         unknown = set(a.classes) - {b.cls for b in every}
         if unknown:
@@ -632,6 +702,9 @@ def main(argv: list[str] | None = None) -> int:
         record = RECORDS / f"{fp}.jsonl"
         RECORDS.mkdir(parents=True, exist_ok=True)
         print(f"tree fingerprint {fp}; results appended to {_shown(record)}")
+        if read_set(record) is None:
+            with record.open("a", encoding="utf-8") as fh:
+                fh.write(_set_line(generated, fp) + "\n")
         if a.resume:
             have = read_record(record)
             caught = {k for k, r in have.items() if r.get("incremental") and r.get("clean") and r.get("undone")}
@@ -645,6 +718,10 @@ def main(argv: list[str] | None = None) -> int:
     if len(results) < len(chosen):
         print(f"STOPPED after --minutes {a.minutes:g}: {len(results)} of {len(chosen)} breakages run "
               f"(the first {len(results)} of the class-interleaved order); `--resume` goes on from here")
+    if record is not None:
+        REPORT.parent.mkdir(parents=True, exist_ok=True)
+        REPORT.write_text(report(), encoding="utf-8")
+        print(f"wrote {_shown(REPORT)}")
     missed = [r for r in results if not r.ok]
     print(f"{len(results)} breakage(s) run in {time.monotonic() - start:.0f} s with {a.jobs} job(s)"
           + (f", {len(earlier)} recorded earlier on this tree" if earlier else "") + f"; {len(missed)} not caught")

@@ -91,6 +91,7 @@ def test_the_record_is_keyed_by_the_tree_and_resume_counts_only_its_own(tmp_path
 
     first = breakages.interleave(breakages.generate())[0]
     monkeypatch.setattr(breakages, "RECORDS", tmp_path / "runs")
+    monkeypatch.setattr(breakages, "REPORT", tmp_path / "report.md")
     fp = breakages.fingerprint()
     (tmp_path / "runs").mkdir()
     line = {"key": first.key, "name": first.name, "cls": first.cls, "incremental": True, "clean": True,
@@ -115,3 +116,35 @@ def test_the_record_is_keyed_by_the_tree_and_resume_counts_only_its_own(tmp_path
     monkeypatch.setattr(breakages, "run", lambda chosen, *a, **k: [breakages.Result(b, True, True, True) for b in chosen])
     assert breakages.main(["--limit", "1", "--resume"]) == 0
     assert "--resume: 0 already caught on this tree (recorded), 1 to run" in capsys.readouterr().out
+    # the run wrote the set line (the counts per class this tree generates) and the report
+    assert breakages.read_set(tmp_path / "runs" / f"{fp}.jsonl") == dict(Counter(b.cls for b in breakages.generate()))
+    assert (tmp_path / "report.md").read_text(encoding="utf-8") == breakages.report(tmp_path / "runs")
+
+
+def test_the_committed_report_is_current() -> None:
+    committed = breakages.REPORT.read_text(encoding="utf-8")
+    assert committed == breakages.report(), "docs/_generated/breakage-records.md is stale: run python tests/breakages.py --report"
+
+
+def test_the_report_says_complete_only_when_every_breakage_of_the_set_was_caught(tmp_path: Path) -> None:
+    rec = tmp_path / "abc.jsonl"
+
+    def line(key: str, cls: str, **k) -> str:
+        r = {"key": key, "name": key, "cls": cls, "incremental": True, "clean": True, "undone": True,
+             "detail": "", "at": "2026-12-03T10:00:00Z"}
+        return json.dumps(dict(r, **k)) + "\n"
+
+    head = json.dumps({"set": {"a": 2, "b": 1}, "total": 3, "fingerprint": "abc"}) + "\n"
+    rec.write_text(head + line("a1", "a") + line("a2", "a") + line("b1", "b"), encoding="utf-8")
+    md = breakages.report(tmp_path)
+    assert "**complete**" in md and "0 not caught" in md and "| **all** | 3 | 3 | 3 | 3 | 3 |" in md
+    rec.write_text(head + line("a1", "a") + line("b1", "b"), encoding="utf-8")  # one not yet run
+    md = breakages.report(tmp_path)
+    assert "**not complete**: 2 of 3 caught so far" in md and "| a | 2 | 1 | 1 | 1 | 1 |" in md
+    rec.write_text(head + line("a1", "a") + line("a2", "a", clean=False) + line("b1", "b"), encoding="utf-8")
+    md = breakages.report(tmp_path)  # one missed by the clean build
+    assert "**not complete**: 2 of 3 caught so far; 1 not caught" in md and "| a | 2 | 2 | 2 | 1 | 2 |" in md
+    rec.write_text(line("a1", "a"), encoding="utf-8")  # no set line: the size of the set is not known
+    md = breakages.report(tmp_path)
+    assert "**not complete**: 1 caught so far, of a set whose size the record does not give" in md and "| a | ? | 1 |" in md
+    assert "No full-set run is recorded." in breakages.report(tmp_path / "none")
