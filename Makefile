@@ -29,7 +29,8 @@ test: $(STAMP) graphviz
 	$(BIN)/python -m pytest
 
 # Every generated gate breakage (tests/breakages.py), each in a clean and an incremental
-# build, on 2 trees in parallel; `make test` runs a sample of one. BREAKAGE_ARGS=--limit 100 etc.
+# build, on 2 trees in parallel; `make test` runs a sample of one. Results go to
+# tests/breakage_runs/<fingerprint>.jsonl and docs/_generated/breakage-records.md. BREAKAGE_ARGS=--resume etc.
 breakages: $(STAMP) graphviz
 	$(BIN)/python tests/breakages.py -j 2 $(BREAKAGE_ARGS)
 

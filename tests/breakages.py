@@ -430,8 +430,9 @@ def read_set(path: Path) -> dict[str, int] | None:
                 r = json.loads(line)
             except ValueError:
                 continue
-            if isinstance(r, dict) and isinstance(r.get("set"), dict):
-                return {str(c): int(n) for c, n in r["set"].items()}
+            if isinstance(r, dict) and isinstance(r.get("set"), dict) and all(
+                    isinstance(n, int) for n in r["set"].values()):
+                return {str(c): n for c, n in r["set"].items()}
     return None
 
 
@@ -453,8 +454,9 @@ def report(records: Path | None = None) -> str:
     files = sorted(records.glob("*.jsonl")) if records.is_dir() else []
     if not files:
         return "\n".join(out + ["No full-set run is recorded.", ""])
-    for f in sorted(files, key=lambda f: (min((r.get("at", "") for r in read_record(f).values()), default=""), f.name)):
-        have, gen = read_record(f), read_set(f)
+    read = {f: read_record(f) for f in files}
+    for f in sorted(files, key=lambda f: (min((str(r.get("at", "")) for r in read[f].values()), default=""), f.name)):
+        have, gen = read[f], read_set(f)
         table: dict[str, Counter[str]] = {}
         for r in have.values():
             c = table.setdefault(str(r.get("cls")), Counter())
@@ -466,7 +468,7 @@ def report(records: Path | None = None) -> str:
         t = sum(table.values(), Counter())
         total = sum(gen.values()) if gen is not None else None
         whole = gen is not None and all(table.get(c, Counter())["caught"] >= n for c, n in gen.items())
-        when = sorted(r.get("at", "") for r in have.values())
+        when = sorted(str(r.get("at", "")) for r in have.values())
         state = ("**complete**: every breakage of the set ran and was caught by both builds and passed once undone"
                  if whole else
                  (f"**not complete**: {t['caught']} of {total} caught so far" if total is not None else
