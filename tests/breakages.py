@@ -406,33 +406,30 @@ def _shown(path: Path) -> str:
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
-def read_record(path: Path) -> dict[str, dict]:
-    """key -> the last result recorded for it in ``path`` (a JSON line per result; a line
-    cut short by an interrupted run is skipped)."""
-    out: dict[str, dict] = {}
+def _record_objects(path: Path) -> Iterator[dict]:
+    """The JSON objects of a record, a line each; a line cut short by an interrupted run is skipped."""
     if path.exists():
         for line in path.read_text(encoding="utf-8").splitlines():
             try:
                 r = json.loads(line)
             except ValueError:
                 continue
-            if isinstance(r, dict) and isinstance(r.get("key"), str):
-                out[r["key"]] = r
-    return out
+            if isinstance(r, dict):
+                yield r
+
+
+def read_record(path: Path) -> dict[str, dict]:
+    """key -> the last result recorded for it in ``path`` (a JSON line per result; a line
+    cut short by an interrupted run is skipped)."""
+    return {r["key"]: r for r in _record_objects(path) if isinstance(r.get("key"), str)}
 
 
 def read_set(path: Path) -> dict[str, int] | None:
     """The breakage counts per class of the set the record's tree generates (its ``set`` line,
     written when a full-set run starts), or None when the record has none."""
-    if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                r = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(r, dict) and isinstance(r.get("set"), dict) and all(
-                    isinstance(n, int) for n in r["set"].values()):
-                return {str(c): n for c, n in r["set"].items()}
+    for r in _record_objects(path):
+        if isinstance(r.get("set"), dict) and all(isinstance(n, int) for n in r["set"].values()):
+            return {str(c): n for c, n in r["set"].items()}
     return None
 
 
